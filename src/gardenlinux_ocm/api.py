@@ -1,0 +1,73 @@
+"""Library entry points that the CLI wraps: lint, samples, render, publish, copy."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from .artefacts.inventory import scan
+from .artefacts.samples import write_samples
+from .errors import NotFound, UsageError
+from .oci.copy import CopyRoot, CopyStats, Event, copy
+from .oci.memory import PlanSource
+from .oci.model import TAG_RE
+from .oci.target import ReadOnlyTarget, Target
+from .plan.build import build_plan
+from .plan.model import ReleasePlan
+from .spec import ReleaseSpec, lint_components, load_release
+
+__all__ = ["lint", "sample_artefacts", "plan_release", "publish", "PublishResult", "copy_release"]
+
+
+def lint(components: Path) -> list[str]:
+    """Validate every spec in `components/`; returns the release versions found."""
+    return lint_components(components)
+
+
+def sample_artefacts(components: Path, version: str, out: Path) -> list[Path]:
+    return write_samples(load_release(components, version), out)
+
+
+def plan_release(components: Path, version: str, artefacts: Path) -> tuple[ReleaseSpec, ReleasePlan]:
+    """Spec + build output -> release plan. All validation happens here, before anything is written."""
+    spec = load_release(components, version)
+    return spec, build_plan(spec, scan(artefacts, spec))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PublishResult:
+    plan: ReleasePlan
+    stats: CopyStats
+    target: str
+
+
+def publish(plan: ReleasePlan, target: Target, *, jobs: int = 4,
+            on_event: Callable[[Event], None] | None = None) -> PublishResult:
+    """Write a plan to a target: blobs, manifests, the release index, component versions; tags last."""
+    roots = [CopyRoot(repository=r.repository, descriptor=r.descriptor, tags=r.tags) for r in plan.roots]
+    stats = copy(PlanSource(plan), target, roots, jobs=jobs, on_event=on_event)
+    return PublishResult(plan=plan, stats=stats, target=target.name)
+
+
+def copy_release(src: ReadOnlyTarget, dst: Target, *, version: str | None = None, jobs: int = 4,
+                 on_event: Callable[[Event], None] | None = None) -> CopyStats:
+    """Copy every repository and tag of `src` (only the tags of `version` when given) to `dst`, digests unchanged.
+
+    Component versions are copied last, so a component version never appears before what it references.
+    """
+    repos = src.repositories()
+    if not repos:
+        raise NotFound(f"{src.name} holds no repositories")
+    if version is not None and not TAG_RE.match(version.replace("+", ".build-")):
+        raise UsageError(f"{version!r} is not a valid version")
+    prefix = version.replace("+", ".build-") if version else None
+    roots: list[CopyRoot] = []
+    for repo in sorted(repos, key=lambda r: (r.startswith("component-descriptors/"), r)):
+        for tag in src.tags(repo):
+            if prefix is not None and tag != prefix and not tag.startswith(prefix + "-"):
+                continue
+            roots.append(CopyRoot(repository=repo, descriptor=src.resolve(repo, tag), tags=(tag,)))
+    if not roots:
+        raise NotFound(f"{src.name} has no tags" + (f" of version {version}" if version else ""))
+    return copy(src, dst, roots, jobs=jobs, on_event=on_event)

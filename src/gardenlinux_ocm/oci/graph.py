@@ -1,0 +1,26 @@
+"""Successors of a manifest or index (pure): what must exist before it may be published."""
+
+from __future__ import annotations
+
+import json
+
+from .model import INDEX_MEDIA_TYPES, Descriptor, is_manifest, parse_descriptor
+
+__all__ = ["successors"]
+
+
+def successors(descriptor: Descriptor, data: bytes) -> list[Descriptor]:
+    """Config and layers of a manifest, entries of an index (plus `subject` when present); [] for a blob."""
+    if not is_manifest(descriptor.media_type):
+        return []
+    doc = json.loads(data)
+    out: list[Descriptor] = []
+    if descriptor.media_type in INDEX_MEDIA_TYPES:
+        out.extend(parse_descriptor(m) for m in doc.get("manifests", []))
+    else:
+        if "config" in doc:
+            out.append(parse_descriptor(doc["config"]))
+        out.extend(parse_descriptor(m) for m in doc.get("layers", []))
+    if isinstance(doc.get("subject"), dict):
+        out.append(parse_descriptor(doc["subject"]))
+    return out

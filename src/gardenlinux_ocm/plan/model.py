@@ -1,0 +1,54 @@
+"""The release plan: every OCI object of a release, where its bytes come from, and the order to publish it in."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from enum import StrEnum
+
+from ..artefacts.archive import FileRange
+from ..ocm.pack import PackedComponent
+from ..oci.model import Descriptor
+
+__all__ = ["Content", "RootKind", "Root", "ReleasePlan"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Content:
+    """Where the bytes of one digest come from: small JSON in memory, or a range of a build file."""
+
+    data: bytes | None = None
+    range: FileRange | None = None
+
+
+class RootKind(StrEnum):
+    FLAVOR = "flavor"
+    CONTAINER = "container"
+    INDEX = "index"
+    COMPONENT = "component"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Root:
+    """A tagged manifest or index: published after everything it references, tagged last."""
+
+    repository: str
+    descriptor: Descriptor
+    tags: tuple[str, ...]
+    kind: RootKind
+    label: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ReleasePlan:
+    version: str
+    contents: Mapping[str, Content]  # digest -> content, for every blob and manifest of the plan
+    roots: tuple[Root, ...]  # in publish order
+    components: tuple[PackedComponent, ...]  # in publish order: referenced ones first
+
+    @property
+    def index(self) -> Root:
+        return next(r for r in self.roots if r.kind is RootKind.INDEX)
+
+    def component(self, name: str) -> PackedComponent:
+        return next(c for c in self.components if c.name == name)

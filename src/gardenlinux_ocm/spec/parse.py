@@ -1,0 +1,197 @@
+"""Mapping -> ReleaseSpec (pure): JSON-Schema validation with key-path messages, then the cross-file checks."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from ..errors import SpecError
+from .load import SpecDocument
+from .model import ComponentNames, Container, ExternalReference, Flavor, Platform, ReleaseSpec, Role, parse_cname
+
+__all__ = ["validate_document", "parse_release", "COMPONENT_SCHEMA", "RELEASE_SCHEMA"]
+
+COMPONENT_SCHEMA = "component-spec.schema.json"
+RELEASE_SCHEMA = "release-spec.schema.json"
+_MAX_ERRORS = 10
+
+
+@functools.cache
+def _schema(name: str) -> dict[str, Any]:
+    text = resources.files("gardenlinux_ocm.spec").joinpath("schemas", name).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def _hint(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[tuple[str | int, ...], str]:
+    """One sentence per schema error: what is wrong and what is expected."""
+    path = tuple(error.absolute_path)
+    v, schema, inst = error.validator, error.schema, error.instance
+    if v == "additionalProperties" and isinstance(inst, dict) and isinstance(schema, dict):
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(k for k in inst if k not in allowed)
+        key = extra[0] if extra else "?"
+        return (*path, key), f"unknown key '{key}'; allowed keys: {', '.join(allowed)}{_hint(key, allowed)}"
+    if v == "required":
+        missing = str(error.message).split("'")[1] if "'" in error.message else error.message
+        return path, f"missing required key '{missing}'"
+    if v == "enum":
+        return path, f"{inst!r} is not allowed; expected one of: {', '.join(map(str, error.validator_value))}"
+    if v == "pattern":
+        return path, f"{inst!r} does not match the expected form {error.validator_value}"
+    if v == "type":
+        return path, f"expected {error.validator_value}, found {type(inst).__name__} {inst!r}"
+    if v == "oneOf":
+        return path, "needs exactly one of the alternatives (e.g. either 'url' or 'imageReference')"
+    if v == "uniqueItems":
+        return path, f"has duplicate entries: {inst!r}"
+    return path, str(error.message)
+
+
+def validate_document(doc: SpecDocument, schema_name: str) -> None:
+    """Validate against the named schema; raises one `SpecError` listing every problem with file, path and line."""
+    validator = jsonschema.Draft202012Validator(_schema(schema_name))
+    errors = sorted(validator.iter_errors(doc.data), key=lambda e: [str(p) for p in e.absolute_path])
+    if not errors:
+        return
+    described = [_describe(e) for e in errors[:_MAX_ERRORS]]
+    first_path, first_msg = described[0]
+    extra = "".join(
+        f"\n  {doc.file}:{doc.line(p) or '?'}: {_path_text(p)}: {m}" for p, m in described[1:]
+    )
+    more = f"\n  ... and {len(errors) - _MAX_ERRORS} more" if len(errors) > _MAX_ERRORS else ""
+    raise SpecError(
+        first_msg + extra + more,
+        file=doc.file,
+        path=_path_text(first_path),
+        line=doc.line(first_path),
+        hint=f"the schema is schemas/{schema_name}",
+    )
+
+
+def _fail(doc: SpecDocument, path: tuple[str | int, ...], message: str, hint: str | None = None) -> SpecError:
+    return SpecError(message, file=doc.file, path=_path_text(path), line=doc.line(path), hint=hint)
+
+
+def parse_release(component: SpecDocument, release: SpecDocument, expected_version: str | None = None) -> ReleaseSpec:
+    """Validate both documents and join them into a `ReleaseSpec`; cross-file errors name the release file."""
+    validate_document(component, COMPONENT_SCHEMA)
+    validate_document(release, RELEASE_SCHEMA)
+    c: dict[str, Any] = component.data
+    r: dict[str, Any] = release.data
+
+    version = str(r["version"])
+    if expected_version is not None and version != expected_version:
+        raise _fail(release, ("version",), f"says version {version!r}, but the file is for {expected_version!r}",
+                    hint=f"rename the file to {version}.yaml or fix 'version'")
+
+    roles = tuple(
+        Role(name=name, suffix=v["suffix"], media_type=v["mediaType"], resource_type=v["resourceType"])
+        for name, v in c["roles"].items()
+    )
+    role_names = [r_.name for r_ in roles]
+    suffixes: dict[str, str] = {}
+    for role in roles:
+        if role.suffix in suffixes:
+            raise _fail(component, ("roles", role.name, "suffix"),
+                        f"suffix '{role.suffix}' is already used by role '{suffixes[role.suffix]}'")
+        suffixes[role.suffix] = role.name
+    for i, name in enumerate(c["requiredRoles"]):
+        if name not in role_names:
+            raise _fail(component, ("requiredRoles", i), f"unknown role '{name}'{_hint(name, role_names)}")
+    platforms = tuple(Platform(name=n, images=tuple(v["images"])) for n, v in c["platforms"].items())
+    for p in platforms:
+        for i, image in enumerate(p.images):
+            if image not in role_names:
+                raise _fail(component, ("platforms", p.name, "images", i),
+                            f"unknown role '{image}'{_hint(image, role_names)}")
+    platform_names = [p.name for p in platforms]
+    archs = tuple(c["architectures"])
+
+    flavors: list[Flavor] = []
+    seen: set[str] = set()
+    for i, f in enumerate(r["flavors"]):
+        platform, flags = parse_cname(f["cname"])
+        if platform not in platform_names:
+            raise _fail(release, ("flavors", i, "cname"),
+                        f"cname '{f['cname']}' starts with unknown platform '{platform}'; "
+                        f"known platforms: {', '.join(platform_names)}{_hint(platform, platform_names)}")
+        for j, extra_role in enumerate(f.get("extraRoles", [])):
+            if extra_role not in role_names:
+                raise _fail(release, ("flavors", i, "extraRoles", j),
+                            f"unknown role '{extra_role}'{_hint(extra_role, role_names)}")
+        for arch in f["architectures"]:
+            if arch not in archs:
+                raise _fail(release, ("flavors", i, "architectures"),
+                            f"architecture '{arch}' is not one of the spec's architectures: {', '.join(archs)}")
+            flavor = Flavor(cname=f["cname"], arch=arch, platform=platform, feature_flags=flags,
+                            features=tuple(f.get("features", ())), extra_roles=tuple(f.get("extraRoles", ())))
+            if flavor.name in seen:
+                raise _fail(release, ("flavors", i, "cname"), f"flavor '{flavor.name}' is listed twice")
+            seen.add(flavor.name)
+            flavors.append(flavor)
+
+    container_kinds: dict[str, Any] = c["containers"]
+    containers: list[Container] = []
+    for i, ct in enumerate(r.get("containers", [])):
+        kind = container_kinds.get(ct["name"])
+        if kind is None:
+            known = sorted(container_kinds)
+            raise _fail(release, ("containers", i, "name"),
+                        f"unknown container '{ct['name']}'; known: {', '.join(known)}{_hint(ct['name'], known)}")
+        for arch in ct["architectures"]:
+            container = Container(name=ct["name"], cname=kind["cname"], arch=arch,
+                                  description=kind.get("description", ""))
+            if container.name_arch in seen:
+                raise _fail(release, ("containers", i), f"'{container.name_arch}' is listed twice")
+            seen.add(container.name_arch)
+            containers.append(container)
+
+    shared_refs: dict[str, Any] = c.get("externalReferences", {})
+    overrides: dict[str, str] = r.get("externalReferences", {})
+    for name in overrides:
+        if name not in shared_refs:
+            raise _fail(release, ("externalReferences", name),
+                        f"unknown external reference '{name}'{_hint(name, sorted(shared_refs))}")
+    refs = []
+    for name, v in shared_refs.items():
+        value = overrides.get(name, v.get("url") or v.get("imageReference") or "").replace("{version}", version)
+        refs.append(ExternalReference(name=name, type=v["type"], url=value if "url" in v else None,
+                                      image_reference=value if "imageReference" in v else None))
+
+    comps = c["components"]
+    return ReleaseSpec(
+        version=version,
+        commit=r["commit"],
+        release_date=r["releaseDate"],
+        provider=c["provider"],
+        source_name=c["source"]["name"],
+        source_url=c["source"]["repoUrl"],
+        components=ComponentNames(release=comps["release"], cloud_images=comps["cloudImages"],
+                                  container_images=comps["containerImages"]),
+        release_repository=c["repositories"]["release"],
+        flavor_artifact_type=c["flavorArtifactType"],
+        roles=roles,
+        required_roles=tuple(c["requiredRoles"]),
+        platforms=platforms,
+        flavors=tuple(flavors),
+        containers=tuple(containers),
+        external_references=tuple(refs),
+    )

@@ -1,0 +1,93 @@
+"""Target names -> targets: `oci-layout:DIR`, `ctf:PATH`, `ca:PATH` (read-only OCM archives) or a registry base."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+
+from .errors import UsageError
+from .oci.layout import LayoutTarget
+from .oci.target import ReadOnlyTarget, Target
+
+__all__ = ["TargetKind", "TargetName", "RegistryOptions", "parse_target", "open_target", "open_source",
+           "DEFAULT_TARGET"]
+
+DEFAULT_TARGET = "oci-layout:build/oci"
+
+
+class TargetKind(StrEnum):
+    LAYOUT = "oci-layout"
+    CTF = "ctf"
+    COMPONENT_ARCHIVE = "ca"
+    REGISTRY = "registry"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TargetName:
+    kind: TargetKind
+    location: str  # a path, or HOST[:PORT][/PREFIX]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryOptions:
+    credentials: Callable[[str], tuple[str, str] | None] = lambda host: None
+    plain_http: bool | None = None
+    ca_file: Path | None = None
+    insecure_skip_tls_verify: bool = False
+
+
+def parse_target(text: str) -> TargetName:
+    """Parse a target name (pure). Registry bases carry no scheme and no credentials."""
+    text = text.strip()
+    for kind in (TargetKind.LAYOUT, TargetKind.CTF, TargetKind.COMPONENT_ARCHIVE):
+        prefix = f"{kind.value}:"
+        if text.startswith(prefix):
+            location = text[len(prefix):]
+            if not location:
+                raise UsageError(f"target {text!r} names no directory", hint=f"write {prefix}DIR")
+            return TargetName(kind=kind, location=location)
+    if "://" in text or "@" in text:
+        raise UsageError(
+            f"target {text!r}: write a registry base as HOST[:PORT][/PREFIX], without scheme or credentials",
+            hint="use --plain-http for a plain-HTTP registry and --username/--password-stdin for credentials",
+        )
+    host = text.split("/", 1)[0]
+    if not text or not host or (":" in host and not host.rsplit(":", 1)[1].isdigit()):
+        raise UsageError(f"target {text!r} is neither oci-layout:DIR, ctf:PATH, ca:PATH nor HOST[:PORT][/PREFIX]")
+    return TargetName(kind=TargetKind.REGISTRY, location=text.rstrip("/"))
+
+
+def open_source(text: str, options: RegistryOptions | None = None) -> ReadOnlyTarget:
+    """A target to read from: any kind, archives included."""
+    name = parse_target(text)
+    if name.kind is TargetKind.LAYOUT:
+        return LayoutTarget(Path(name.location), read_only=True)
+    if name.kind in (TargetKind.CTF, TargetKind.COMPONENT_ARCHIVE):
+        from .ocm.archives import open_archive  # read-only OCM transport formats
+
+        return open_archive(Path(name.location), name.kind.value)
+    return _registry(name, options or RegistryOptions())
+
+
+def open_target(text: str, options: RegistryOptions | None = None) -> Target:
+    """A target to publish to: a layout directory or a registry."""
+    name = parse_target(text)
+    if name.kind is TargetKind.LAYOUT:
+        return LayoutTarget(Path(name.location))
+    if name.kind is TargetKind.REGISTRY:
+        return _registry(name, options or RegistryOptions())
+    raise UsageError(f"{text}: {name.kind.value} archives are read-only here; publish to oci-layout:DIR or a registry")
+
+
+def _registry(name: TargetName, options: RegistryOptions) -> Target:
+    from .oci.registry import RegistryTarget
+
+    return RegistryTarget(  # type: ignore[no-any-return,call-arg,unused-ignore]  # being written alongside
+        base=name.location,
+        credentials=options.credentials,
+        plain_http=options.plain_http,
+        ca_file=options.ca_file,
+        insecure_skip_tls_verify=options.insecure_skip_tls_verify,
+    )

@@ -1,0 +1,94 @@
+"""Generic test fixtures: real OCI registries on loopback and a fault-injecting proxy.
+
+Tests that use a registry carry `@pytest.mark.registry`; `--skip-registry` deselects them. Without
+`docker-registry` on PATH the registry fixtures skip, unless `GL_OCM_REQUIRE_REGISTRY=1` (CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
+
+from support.fault_proxy import Fault, FaultProxy
+from support.registry import RegistryMode, RegistryServer
+
+REGISTRY_BINARY = "docker-registry"
+REQUIRE_REGISTRY_ENV = "GL_OCM_REQUIRE_REGISTRY"
+
+FaultProxyFactory = Callable[..., FaultProxy]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--skip-registry",
+        action="store_true",
+        default=False,
+        help="deselect tests marked `registry` (they start docker-registry on loopback)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--skip-registry"):
+        return
+    kept = [item for item in items if item.get_closest_marker("registry") is None]
+    deselected = [item for item in items if item.get_closest_marker("registry") is not None]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+def _registry_executable() -> str:
+    path = shutil.which(REGISTRY_BINARY)
+    if path is not None:
+        return path
+    reason = (
+        f"`{REGISTRY_BINARY}` is not on PATH: install the Debian package docker-registry "
+        "(CNCF distribution 2.8) or run with --skip-registry"
+    )
+    if os.environ.get(REQUIRE_REGISTRY_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_REGISTRY_ENV}=1 requires it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _serve(mode: RegistryMode) -> Iterator[RegistryServer]:
+    with RegistryServer(mode, executable=_registry_executable()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[RegistryServer]:
+    """Anonymous plain-http registry, one per test run; use a unique repository name per test."""
+    yield from _serve(RegistryMode.ANONYMOUS)
+
+
+@pytest.fixture(scope="session")
+def tls_registry() -> Iterator[RegistryServer]:
+    """TLS (private CA: `.ca_file`, `.cert_dir`) + htpasswd registry; user alice/secret1 (`.credentials`)."""
+    yield from _serve(RegistryMode.HTPASSWD)
+
+
+@pytest.fixture(scope="session")
+def token_registry() -> Iterator[RegistryServer]:
+    """TLS + bearer-token registry; `.issuer` is the TokenIssuer (alice: pull/push/delete, bob: pull)."""
+    yield from _serve(RegistryMode.TOKEN)
+
+
+@pytest.fixture
+def fault_proxy(request: pytest.FixtureRequest) -> Iterator[FaultProxyFactory]:
+    """Factory: `fault_proxy(upstream=None, faults=())` starts a FaultProxy (default upstream: `registry`)."""
+    started: list[FaultProxy] = []
+
+    def make(upstream: RegistryServer | str | None = None, faults: Sequence[Fault] = ()) -> FaultProxy:
+        if upstream is None:
+            upstream = request.getfixturevalue("registry")
+        url = upstream.url if isinstance(upstream, RegistryServer) else upstream
+        proxy = FaultProxy(url, faults).start()
+        started.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in started:
+        proxy.stop()
