@@ -290,6 +290,18 @@ def copy_cmd(
                   f"{stats.manifests_pushed} manifests, {stats.tags_set} tags set", highlight=False)
 
 
+def _register_trust_commands() -> None:
+    """`verify` and `sign` live in cli_trust.py; registered here so `gl-ocm --help` lists every command."""
+    try:
+        from .cli_trust import register
+    except ImportError:  # pragma: no cover - only while the module does not exist yet
+        return
+    register(app, guard=_guard, registry_options=_registry_options)
+
+
+_register_trust_commands()
+
+
 def main() -> None:
     app()
 
