@@ -9,11 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
+from gardenlinux_ocm import api
+from gardenlinux_ocm.oci.layout import LayoutTarget
 from support.fault_proxy import Fault, FaultProxy
 from support.registry import RegistryMode, RegistryServer
+from support.release import COMPONENTS, VERSION
 
 REGISTRY_BINARY = "docker-registry"
 REQUIRE_REGISTRY_ENV = "GL_OCM_REQUIRE_REGISTRY"
@@ -92,3 +96,36 @@ def fault_proxy(request: pytest.FixtureRequest) -> Iterator[FaultProxyFactory]:
     yield make
     for proxy in started:
         proxy.stop()
+
+
+# -- the release under test, built by the real code path
+@pytest.fixture
+def components(tmp_path: Path) -> Path:
+    """A private copy of components/ that a test may break."""
+    dst = tmp_path / "components"
+    shutil.copytree(COMPONENTS, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("artefacts") / VERSION
+    api.sample_artefacts(COMPONENTS, VERSION, out)
+    return out
+
+
+@pytest.fixture
+def artefacts(samples: Path, tmp_path: Path) -> Path:
+    """A private copy of the sample artefacts that a test may change."""
+    dst = tmp_path / "artefacts"
+    shutil.copytree(samples, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def published(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Release 1473.0 published to an OCI layout directory (read-only for tests: copy before changing)."""
+    out = tmp_path_factory.mktemp("oci") / "oci"
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples)
+    api.publish(plan, LayoutTarget(out))
+    return out

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -86,15 +87,15 @@ def _guard(fn: Callable[[], T]) -> T:
     except GlOcmError as e:
         if _state["verbose"]:
             raise
-        err.print(f"[bold red]error:[/] {e.message}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False, markup=True, soft_wrap=True)
         if e.hint:
-            err.print(f"[dim]hint:[/] {e.hint}", highlight=False, soft_wrap=True)
+            err.print(f"[dim]hint:[/] {escape(e.hint)}", highlight=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None
     except OSError as e:
         if _state["verbose"]:
             raise
         where = f" {e.filename}" if e.filename else ""
-        err.print(f"[bold red]error:[/]{where}: {e.strerror or e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/]{escape(where)}: {escape(str(e.strerror or e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -49,8 +50,9 @@ def parse_target(text: str) -> TargetName:
                 raise UsageError(f"target {text!r} names no directory", hint=f"write {prefix}DIR")
             return TargetName(kind=kind, location=location)
     if "://" in text or "@" in text:
+        shown = re.sub(r"^([a-z]+://)?[^/@]*@", lambda m: (m.group(1) or "") + "***@", text)
         raise UsageError(
-            f"target {text!r}: write a registry base as HOST[:PORT][/PREFIX], without scheme or credentials",
+            f"target {shown!r}: write a registry base as HOST[:PORT][/PREFIX], without scheme or credentials",
             hint="use --plain-http for a plain-HTTP registry and --username/--password-stdin for credentials",
         )
     host = text.split("/", 1)[0]

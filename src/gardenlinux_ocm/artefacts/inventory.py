@@ -64,7 +64,8 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 
 def classify(spec: ReleaseSpec, names: list[str]) -> tuple[dict[str, dict[str, str]], list[str]]:
-    """Group file names by flavor (`{cname}-{arch}`) and role (pure). Returns (groups, problems)."""
+    """Group files by flavor (`{cname}-{arch}`) and role (pure). `names` are paths relative to the build output
+    directory (flat, or one folder per flavor); the file name alone decides. Returns (groups, problems)."""
     by_suffix = {r.suffix: r for r in spec.roles}
     pattern = re.compile(
         r"^(?P<cname>[a-z][a-z0-9_-]*?)-(?P<arch>amd64|arm64)-(?P<version>.+?)-(?P<commit>[0-9a-f]{8}|local)\.(?P<suffix>.+)$"
@@ -72,7 +73,8 @@ def classify(spec: ReleaseSpec, names: list[str]) -> tuple[dict[str, dict[str, s
     known = {f.name for f in spec.flavors} | {c.name_arch for c in spec.containers}
     groups: dict[str, dict[str, str]] = {}
     problems: list[str] = []
-    for name in sorted(names):
+    for rel in sorted(names):
+        name = rel.rsplit("/", 1)[-1]
         m = pattern.match(name)
         if m is None:
             problems.append(f"{name}: not named <cname>-<arch>-<version>-<commit8>.<suffix> (ADR 0035)")
@@ -96,9 +98,9 @@ def classify(spec: ReleaseSpec, names: list[str]) -> tuple[dict[str, dict[str, s
             continue
         slot = groups.setdefault(flavor, {})
         if role in slot:
-            problems.append(f"{name}: duplicate {role} for {flavor} (also {slot[role]})")
+            problems.append(f"{rel}: duplicate {role} for {flavor} (also {slot[role]})")
             continue
-        slot[role] = name
+        slot[role] = rel
     for f in spec.flavors:
         have = groups.get(f.name, {})
         missing = [r for r in spec.required_roles if r not in have]
@@ -119,7 +121,8 @@ def scan(directory: Path, spec: ReleaseSpec) -> Inventory:
     if not directory.is_dir():
         raise InventoryError(f"artefact directory {directory} does not exist",
                              hint=f"build the release, or run 'gl-ocm sample-artefacts {spec.version} -o {directory}'")
-    names = [p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")]
+    names = [p.relative_to(directory).as_posix() for p in sorted(directory.rglob("*"))
+             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts)]
     groups, problems = classify(spec, names)
     if problems:
         listed = "\n  ".join(problems[:_MAX_LISTED])

@@ -1,0 +1,150 @@
+"""One conformance suite for the writable targets, and copy() on small graphs and on a whole release."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gardenlinux_ocm import api
+from gardenlinux_ocm.errors import DigestMismatch, NotFound
+from gardenlinux_ocm.oci.copy import CopyRoot, copy
+from gardenlinux_ocm.oci.layout import LayoutTarget
+from gardenlinux_ocm.oci.memory import MemoryTarget, PlanSource
+from gardenlinux_ocm.oci.model import EMPTY_DESCRIPTOR, EMPTY_JSON, MediaType, canonical_json, descriptor_for
+from gardenlinux_ocm.oci.target import Target
+from support.release import COMPONENTS, VERSION
+
+
+@pytest.fixture(params=["memory", "layout"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    return MemoryTarget() if request.param == "memory" else LayoutTarget(tmp_path / "oci")
+
+
+class Counting:
+    """Wraps a target and records every write (oras-go's storageTracker)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.writes: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def name(self) -> str:
+        return str(self.inner.name)
+
+    def push(self, repository: str, descriptor: Any, content: Any) -> None:
+        self.writes.append(f"push {repository}@{descriptor.digest}")
+        self.inner.push(repository, descriptor, content)
+
+    def tag(self, repository: str, descriptor: Any, tag: str) -> None:
+        self.writes.append(f"tag {repository}:{tag}")
+        self.inner.tag(repository, descriptor, tag)
+
+    def mount(self, repository: str, descriptor: Any, from_repository: str) -> bool:
+        self.writes.append(f"mount {repository}@{descriptor.digest}")
+        return bool(self.inner.mount(repository, descriptor, from_repository))
+
+
+def _manifest(layer: bytes) -> tuple[bytes, Any, Any]:
+    layer_desc = descriptor_for(layer, "application/octet-stream")
+    m = canonical_json({"schemaVersion": 2, "mediaType": MediaType.OCI_MANIFEST, "config": EMPTY_DESCRIPTOR.to_dict(),
+                        "layers": [layer_desc.to_dict()]})
+    return m, descriptor_for(m, MediaType.OCI_MANIFEST), layer_desc
+
+
+def test_push_verifies_digest_and_size(target: Target) -> None:
+    desc = descriptor_for(b"hello", "application/octet-stream")
+    with pytest.raises(DigestMismatch):
+        target.push("repo", desc, io.BytesIO(b"hellO"))
+    with pytest.raises(DigestMismatch):
+        target.push("repo", desc, io.BytesIO(b"hello!"))
+    assert not target.exists("repo", desc)
+    target.push("repo", desc, io.BytesIO(b"hello"))
+    assert target.exists("repo", desc) and not target.exists("other", desc)
+    with target.fetch("repo", desc) as f:
+        assert f.read() == b"hello"
+
+
+def test_tag_resolve_and_retag(target: Target) -> None:
+    m1, d1, l1 = _manifest(b"one")
+    m2, d2, l2 = _manifest(b"two")
+    for data, desc in ((EMPTY_JSON, EMPTY_DESCRIPTOR), (b"one", l1), (b"two", l2), (m1, d1), (m2, d2)):
+        target.push("a/b", desc, io.BytesIO(data))
+    with pytest.raises(NotFound):
+        target.resolve("a/b", "v1")
+    target.tag("a/b", d1, "v1")
+    assert target.resolve("a/b", "v1").digest == d1.digest
+    target.tag("a/b", d2, "v1")
+    target.tag("a/b", d1, "v0")
+    assert target.resolve("a/b", "v1").digest == d2.digest
+    assert target.tags("a/b") == ["v0", "v1"]
+    assert target.repositories() == ["a/b"]
+    assert target.resolve("a/b", d1.digest).digest == d1.digest
+
+
+def test_tagging_a_missing_manifest_fails(target: Target) -> None:
+    _, d, _ = _manifest(b"x")
+    with pytest.raises(NotFound):
+        target.tag("repo", d, "v1")
+
+
+def test_copy_children_first_and_idempotent(tmp_path: Path) -> None:
+    src = MemoryTarget()
+    m, d, l = _manifest(b"payload")
+    for data, desc in ((EMPTY_JSON, EMPTY_DESCRIPTOR), (b"payload", l), (m, d)):
+        src.push("src", desc, io.BytesIO(data))
+    dst = Counting(LayoutTarget(tmp_path / "oci"))
+    roots = [CopyRoot(repository="dst", source_repository="src", descriptor=d, tags=("v1",))]
+    stats = copy(src, dst, roots)
+    assert dst.writes[-1] == "tag dst:v1" and dst.writes[-2] == f"push dst@{d.digest}"
+    assert stats.blobs_pushed == 2 and stats.manifests_pushed == 1
+    dst.writes.clear()
+    again = copy(src, dst, roots)
+    assert dst.writes == [] and again.wrote_nothing
+
+
+def test_layout_index_is_sorted_and_atomic(published: Path) -> None:
+    index = json.loads((published / "gardenlinux" / "index.json").read_bytes())
+    names = [e["annotations"]["org.opencontainers.image.ref.name"] for e in index["manifests"]]
+    assert names == sorted(names) and "1473.0" in names and "1473.0-aws-gardener_prod-amd64" in names
+    leftovers = [p for p in published.rglob(".*") if p.name != ".index.lock"]
+    assert leftovers == []
+
+
+def test_second_publish_writes_nothing(samples: Path, tmp_path: Path) -> None:
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples)
+    target = Counting(LayoutTarget(tmp_path / "oci"))
+    first = api.publish(plan, target)
+    assert first.stats.blobs_pushed > 0 and first.stats.blobs_mounted > 0  # local blobs are linked, not sent
+    assert target.writes.index("tag gardenlinux:1473.0") > max(
+        i for i, w in enumerate(target.writes) if w.startswith("push gardenlinux@"))
+    snapshot = {p: p.read_bytes() for p in (tmp_path / "oci").rglob("index.json")}
+    target.writes.clear()
+    second = api.publish(plan, target)
+    assert target.writes == [] and second.stats.wrote_nothing and second.stats.bytes_pushed == 0
+    assert snapshot == {p: p.read_bytes() for p in (tmp_path / "oci").rglob("index.json")}
+
+
+def test_publish_to_layout_and_copy_to_memory_keeps_digests(published: Path) -> None:
+    src = LayoutTarget(published, read_only=True)
+    dst = MemoryTarget()
+    api.copy_release(src, dst)
+    for repo in src.repositories():
+        for tag in src.tags(repo):
+            assert dst.resolve(repo, tag).digest == src.resolve(repo, tag).digest
+
+
+def test_plan_source_serves_file_ranges(samples: Path) -> None:
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples)
+    source = PlanSource(plan)
+    name = "aws-gardener_prod-amd64-1473.0-2b1b3a1d.tar"
+    data = (samples / name).read_bytes()
+    desc = descriptor_for(data, "x")
+    with source.fetch("gardenlinux", desc) as f:
+        assert f.read() == data

@@ -1,0 +1,54 @@
+"""A handful of CLI checks: wiring, exit codes, and no tracebacks for user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gardenlinux_ocm import __version__
+from gardenlinux_ocm.cli import app
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_lint_ok_and_bad(components: Path) -> None:
+    assert runner.invoke(app, ["lint", "--components", str(components)]).exit_code == 0
+    rel = components / "releases" / "1473.0.yaml"
+    rel.write_text(rel.read_text().replace("commit:", "comit:"))
+    result = runner.invoke(app, ["lint", "--components", str(components)])
+    assert result.exit_code == 2
+    assert "unknown key 'comit'" in result.output and "Traceback" not in result.output
+
+
+def test_publish_missing_artefacts_exits_2_and_writes_nothing(components: Path, tmp_path: Path) -> None:
+    target = tmp_path / "oci"
+    result = runner.invoke(app, ["publish", "1473.0", "--components", str(components), "--artefacts",
+                                 str(tmp_path / "none"), "--to", f"oci-layout:{target}"])
+    assert result.exit_code == 2 and "does not exist" in result.output and not target.exists()
+
+
+def test_publish_json_output(samples: Path, tmp_path: Path) -> None:
+    from support.release import COMPONENTS
+
+    result = runner.invoke(app, ["publish", "1473.0", "--components", str(COMPONENTS), "--artefacts", str(samples),
+                                 "--to", f"oci-layout:{tmp_path / 'oci'}", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["stats"]["manifests_pushed"] == len(data["published"])
+    assert {"kind": "index", "name": "gardenlinux:1473.0", "reference": "gardenlinux:1473.0"}.items() <= next(
+        r for r in data["published"] if r["kind"] == "index").items()
+
+
+def test_bad_target_is_usage_error(samples: Path) -> None:
+    from support.release import COMPONENTS
+
+    result = runner.invoke(app, ["publish", "1473.0", "--components", str(COMPONENTS), "--artefacts", str(samples),
+                                 "--to", "https://user:pw@example.com"])
+    assert result.exit_code == 2 and "user:pw" not in result.output and "***@example.com" in result.output
