@@ -119,7 +119,7 @@ def _registry_options(username: str | None, password_stdin: bool, plain_http: bo
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[Event], None]]:
-    """Byte progress on a terminal; one quiet line per transfer otherwise."""
+    """Byte progress on a terminal; otherwise one quiet line per tag set (blobs are summed up at the end)."""
     if enabled and err.is_terminal:
         with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                       console=err, transient=True) as bar:
@@ -135,15 +135,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[Event], None]]:
         return
 
     def on_line(e: Event) -> None:
-        if not enabled:
-            return
-        if e.kind in (EventKind.BLOB_PUSHED, EventKind.BLOB_MOUNTED, EventKind.MANIFEST_PUSHED) and e.descriptor:
-            verb = {EventKind.BLOB_PUSHED: "pushed", EventKind.BLOB_MOUNTED: "mounted",
-                    EventKind.MANIFEST_PUSHED: "pushed manifest"}[e.kind]
-            err.print(f"{verb} {e.repository}@{e.descriptor.digest[:19]} ({e.descriptor.size} bytes)",
-                      highlight=False)
-        elif e.kind is EventKind.TAGGED:
-            err.print(f"tagged {e.repository}:{e.tag}", highlight=False)
+        if enabled and e.kind is EventKind.TAGGED and e.descriptor is not None:
+            err.print(f"published {e.repository}:{e.tag} {e.descriptor.digest}", highlight=False, soft_wrap=True)
 
     yield on_line
 
@@ -214,10 +207,11 @@ def _summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat) -> Non
                                    "stats": _stats_dict(stats)}))
         return
     table = Table(title=f"Garden Linux {plan.version} on {target}")
-    for col in ("kind", "name", "reference", "digest"):
-        table.add_column(col, overflow="fold")
+    table.add_column("kind")
+    table.add_column("reference", overflow="fold")
+    table.add_column("digest", no_wrap=True)
     for row in rows:
-        table.add_row(row["kind"], row["name"], row["reference"], row["digest"][:19] + "…")
+        table.add_row(row["kind"], row["reference"], row["digest"][:19] + "…")
     out.print(table)
     out.print(f"{stats.blobs_pushed} blobs pushed ({stats.bytes_pushed} bytes), {stats.blobs_mounted} mounted, "
               f"{stats.blobs_skipped} already present; {stats.manifests_pushed} manifests pushed; "
