@@ -165,9 +165,9 @@ def _entry_credentials(entry: Any, *, path: Path, key: str, hint: str) -> Creden
                 f"registry auth file {path}: entry {key!r} has an 'auth' value that is not 'user:password'", hint=hint
             )
         return username, password
-    username, password = entry.get("username"), entry.get("password")
-    if isinstance(username, str) and username and isinstance(password, str):
-        return username, password
+    name, secret = entry.get("username"), entry.get("password")
+    if isinstance(name, str) and name and isinstance(secret, str):
+        return name, secret
     if entry.get("identitytoken"):
         _log.debug("auth file %s: entry %r uses an identity token, which is not supported; skipped", path, key)
     else:
