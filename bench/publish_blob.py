@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+_GNU_TIME = "/usr/bin/time"
 sys.path.insert(0, str(REPO / "tests"))  # the registry fixture of the tests: one way to start docker-registry
 
 from support.registry import RegistryServer  # noqa: E402
@@ -62,13 +63,16 @@ def child_ours(blob: Path, host: str) -> None:
 
 
 def _measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"failed ({status}): {' '.join(cmd)}\n{proc.stderr.read().decode() if proc.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024  # KiB -> MiB
+    """Wall time and peak RSS (MiB) of one command. GNU time reports the RSS of the command itself; a child forked
+    from this Python process would otherwise start with (and report) this process's resident pages."""
+    with tempfile.NamedTemporaryFile(suffix=".rss") as rss:
+        start = time.perf_counter()
+        proc = subprocess.run([_GNU_TIME, "-f", "%M", "-o", rss.name, *cmd], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, check=False)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.decode()}")
+        return wall, int(Path(rss.name).read_text().split()[-1]) / 1024  # KiB -> MiB
 
 
 def main() -> None:
@@ -81,9 +85,9 @@ def main() -> None:
     if args.child_ours:
         child_ours(Path(args.child_ours[0]), args.child_ours[1])
         return
-    for tool in ("docker-registry", "skopeo", "curl"):
+    for tool in ("docker-registry", "skopeo", "curl", _GNU_TIME):
         if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is not on PATH")
+            raise SystemExit(f"{tool} is not on PATH (Debian packages docker-registry, skopeo, curl, time)")
 
     with tempfile.TemporaryDirectory(prefix="gl-ocm-bench-") as tmp:
         work = Path(tmp)

@@ -307,9 +307,16 @@ def test_tls_without_ca_file_is_not_trusted(tls_registry: RegistryServer) -> Non
 
 
 def test_plain_http_against_tls_registry_says_so(tls_registry: RegistryServer) -> None:
-    target = anonymous(tls_registry.host)  # loopback: plain http by default
+    target = RegistryTarget(base=tls_registry.host, credentials=lambda host: ALICE, plain_http=True, retry=FAST,
+                            timeout=TIMEOUTS)  # forced: the user asked for plain HTTP
     with pytest.raises(RegistryError, match="speaks HTTPS"):
         target.tags(repo_name())
+
+
+def test_loopback_auto_mode_switches_to_https(tls_registry: RegistryServer) -> None:
+    target = RegistryTarget(base=tls_registry.host, credentials=lambda host: ALICE, ca_file=tls_registry.ca_file,
+                            retry=FAST, timeout=TIMEOUTS)  # loopback: plain HTTP first, HTTPS when the server says so
+    assert target.tags(repo_name()) == []
 
 
 # -- bearer tokens -------------------------------------------------------------------------------------------------

@@ -171,6 +171,8 @@ class RegistryTarget:
     ) -> None:
         scheme, netloc, hostname, prefix = _parse_base(base)
         loopback = _is_loopback(hostname)
+        # Auto mode on loopback: plain HTTP first, as docker does, switching to HTTPS when the server speaks TLS.
+        self._auto_scheme = plain_http is None and scheme is None and loopback
         if plain_http is None:
             plain_http = scheme == "http" if scheme else loopback
         elif scheme is not None and (scheme == "http") != plain_http:
@@ -753,12 +755,18 @@ class RegistryTarget:
             elif response.status_code == 401 and (scheme == "basic" or not (scheme or _is_html(media_type))):
                 mode = _Mode.BASIC
             elif response.status_code == 400 and self._plain_http and b"HTTPS" in _read_limited(response, 4096):
+                if self._auto_scheme:
+                    _log.debug("registry %s speaks HTTPS; switching from plain HTTP", self._netloc)
+                    self._auto_scheme = False
+                    self._plain_http = False
+                    self._api = f"https://{self._netloc}/v2/"
+                    return self._probe()
                 raise RegistryError(
                     f"registry {self._netloc} speaks HTTPS, not plain HTTP",
                     method="GET",
                     url=url,
                     status=400,
-                    hint="do not pass --plain-http (loopback registries default to plain HTTP: pass plain_http=False)",
+                    hint="drop --plain-http, or pass --no-plain-http",
                 )
             else:
                 raise self._not_a_registry(media_type, "GET", url, self._netloc, status=response.status_code)
@@ -883,7 +891,9 @@ class RegistryTarget:
         return text
 
     def _url(self, repository: str, *parts: str) -> str:
-        """`SCHEME://HOST/v2/PREFIX/REPO/PARTS...` (a trailing "" gives a trailing slash)."""
+        """`SCHEME://HOST/v2/PREFIX/REPO/PARTS...` (a trailing "" gives a trailing slash). Probes first: the
+        scheme is only known then (auto mode may switch a loopback registry to HTTPS)."""
+        self._ensure_probed()
         return self._api + "/".join([self._full_name(repository), *parts])
 
 

@@ -1,0 +1,195 @@
+"""The `gl-ocm verify` and `gl-ocm sign` commands: options and keys -> `verify` / `sign_published` -> output.
+
+Registered on the main app by `cli.py`, which passes its error guard (message + hint on stderr, exit code per error
+class) and its registry-options builder, so credentials are handled in one place. Exit codes: 0 verified or signed,
+1 something failed, 2 bad input (usage, unreadable or unsuitable keys).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .errors import UsageError
+from .ocm.signing import SignatureAlgorithm, load_private_key, load_public_key
+from .sign import DEFAULT_SIGNATURE_NAME, SignResult, sign_published
+from .targets import RegistryOptions, open_source, open_target
+from .verify import VerifyReport, verify
+
+__all__ = ["register", "parse_component"]
+
+Guard = Callable[[Callable[[], Any]], Any]
+RegistryOptionsFn = Callable[[str | None, bool, bool | None, Path | None, bool], RegistryOptions]
+_out = Console()
+_STATUS = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]", "skipped": "[dim]skipped[/]"}
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+TargetArg = Annotated[str, typer.Argument(
+    help="oci-layout:DIR, ctf:PATH, ca:PATH or a registry base (HOST, optional :PORT and /PREFIX).")]
+OutputOpt = Annotated[OutputFormat, typer.Option("--output", help="table for people, json for machines.")]
+UserOpt = Annotated[str | None, typer.Option("--username", help="Registry user; the password is read from stdin.")]
+PwStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")]
+PlainOpt = Annotated[bool | None, typer.Option(
+    "--plain-http/--no-plain-http", help="Force plain HTTP (default: only for loopback registries).")]
+CaOpt = Annotated[Path | None, typer.Option("--ca-file", exists=True, dir_okay=False,
+                                            help="PEM bundle of CAs to trust for the registry.")]
+InsecureOpt = Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify TLS certificates.")]
+
+
+def parse_component(text: str | None, *, require_version: bool) -> tuple[str | None, str | None]:
+    """`COMPONENT[:VERSION]` -> (component, version); raises `UsageError` for an empty part or a missing version."""
+    if text is None:
+        return None, None
+    name, sep, version = text.strip().partition(":")
+    if not name or (sep and not version):
+        raise UsageError(f"{text!r} is not COMPONENT[:VERSION]", hint="e.g. github.com/gardenlinux/gardenlinux:1473.0")
+    if require_version and not version:
+        raise UsageError(f"{text!r} names no version", hint=f"write {name}:VERSION")
+    return name, version or None
+
+
+def _key_pairs(keys: list[Path], names: list[str]) -> list[tuple[str | None, Any]]:
+    """Pair keys with signature names: none (any signature), one for all keys, or one per key."""
+    if keys and names and len(names) not in (1, len(keys)):
+        raise UsageError(f"{len(keys)} --public-key but {len(names)} --signature-name",
+                         hint="give one --signature-name per --public-key (in order), one for all keys, or none")
+    loaded = [load_public_key(k) for k in keys]
+    if not names:
+        return [(None, k) for k in loaded]
+    return [(names[0] if len(names) == 1 else names[i], k) for i, k in enumerate(loaded)]
+
+
+def _print_report(report: VerifyReport, fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.JSON:
+        _out.print_json(json.dumps(report.to_dict()))
+        return
+    table = Table(title=escape(f"{report.component}:{report.version or '?'} on {report.target}"
+                               + (" (deep)" if report.deep else "")))
+    for col in ("status", "check", "subject", "detail"):
+        table.add_column(col, overflow="fold")
+    for c in report.checks:
+        table.add_row(_STATUS[c.status], c.kind.value, escape(c.subject), escape(c.detail))
+    _out.print(table)
+    failed, skipped = len(report.failures), sum(c.skipped for c in report.checks)
+    if report.ok:
+        _out.print(f"[green]verified[/]: {len(report.checks) - skipped} checks passed, {skipped} skipped")
+    else:
+        _out.print(f"[bold red]verification failed[/]: {failed} of {len(report.checks)} checks failed")
+
+
+def _print_signed(result: SignResult, fmt: OutputFormat) -> None:
+    rows = [{"component": f"{c.name}:{c.version}", "reference": c.reference, "before": c.before, "after": c.after}
+            for c in result.components]
+    if fmt is OutputFormat.JSON:
+        _out.print_json(json.dumps({"target": result.target, "signature": result.signature_name, "signed": rows,
+                                    "manifests_pushed": result.stats.manifests_pushed,
+                                    "tags_set": result.stats.tags_set}))
+        return
+    table = Table(title=escape(f"signed as {result.signature_name!r} on {result.target}"))
+    for col in ("component", "reference", "before", "after"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(escape(row["component"]), escape(row["reference"]), row["before"][:19] + "…",
+                      row["after"][:19] + "…")
+    _out.print(table)
+    _out.print(f"{result.stats.manifests_pushed} manifests pushed, {result.stats.tags_set} tags set", highlight=False)
+
+
+def register(app: typer.Typer, *, guard: Guard, registry_options: RegistryOptionsFn) -> None:
+    """Add `verify` and `sign` to the app."""
+
+    @app.command("verify")
+    def verify_cmd(
+        target: TargetArg,
+        component: Annotated[str | None, typer.Argument(
+            help="COMPONENT[:VERSION]; default: the release component (or the archive's only one), newest version.",
+            show_default=False)] = None,
+        deep: Annotated[bool, typer.Option("--deep", help="Download and re-hash every blob (streaming).")] = False,
+        public_key: Annotated[list[Path] | None, typer.Option(
+            "--public-key", "-k", exists=True, dir_okay=False,
+            help="PEM RSA public key or X.509 certificate to verify signatures with (repeatable).")] = None,
+        signature_name: Annotated[list[str] | None, typer.Option(
+            "--signature-name", "-s", help="Signature to check: one per --public-key, one for all, or alone "
+            "(then only its digest is checked) (repeatable).")] = None,
+        output: OutputOpt = OutputFormat.TABLE,
+        username: UserOpt = None,
+        password_stdin: PwStdinOpt = False,
+        plain_http: PlainOpt = None,
+        ca_file: CaOpt = None,
+        insecure_skip_tls_verify: InsecureOpt = False,
+    ) -> None:
+        """Verify a published release: descriptors, references, every resource, the release index, signatures.
+
+        Exit code 0 when everything verified, 1 when a check failed, 2 for bad input.
+
+        Examples:
+          gl-ocm verify oci-layout:build/oci
+          gl-ocm verify oci-layout:build/oci github.com/gardenlinux/gardenlinux:1473.0 --deep --public-key key.pub
+          gl-ocm verify ca:component-archive --public-key rsa.pub
+        """
+        def run() -> VerifyReport:
+            name, version = parse_component(component, require_version=False)
+            keys = _key_pairs(public_key or [], signature_name or [])
+            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            src = open_source(target, opts)
+            return verify(src, name, version, deep=deep, public_keys=keys, signature_names=signature_name or [])
+
+        report: VerifyReport = guard(run)
+        _print_report(report, output)
+        if not report.ok:
+            raise typer.Exit(1)
+
+    @app.command("sign")
+    def sign_cmd(
+        target: Annotated[str, typer.Argument(
+            help="oci-layout:DIR or a registry base (HOST, optional :PORT and /PREFIX).")],
+        component: Annotated[str, typer.Argument(
+            help="COMPONENT:VERSION, e.g. github.com/gardenlinux/gardenlinux:1473.0.")],
+        private_key: Annotated[Path, typer.Option("--private-key", "-K", exists=True, dir_okay=False,
+                                                  help="PEM RSA private key (PKCS#1 or PKCS#8).")],
+        algorithm: Annotated[SignatureAlgorithm, typer.Option(
+            "--algorithm", "-S", help="RSASSA-PKCS1-V1_5 (the OCM CLI default) or RSASSA-PSS.")
+        ] = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
+        signature_name: Annotated[str, typer.Option("--signature-name", "-s", help="Name of the signature.")
+                                  ] = DEFAULT_SIGNATURE_NAME,
+        key_password_file: Annotated[Path | None, typer.Option(
+            "--key-password-file", exists=True, dir_okay=False, envvar="GL_OCM_KEY_PASSWORD_FILE",
+            help="File holding the password of an encrypted private key.")] = None,
+        output: OutputOpt = OutputFormat.TABLE,
+        username: UserOpt = None,
+        password_stdin: PwStdinOpt = False,
+        plain_http: PlainOpt = None,
+        ca_file: CaOpt = None,
+        insecure_skip_tls_verify: InsecureOpt = False,
+    ) -> None:
+        """Sign a published component version and its references; re-signing with another name keeps the others.
+
+        Reference digests first, then jsonNormalisation/v3 + SHA-256, signed with the key; the signed component
+        versions are written back and re-tagged. What does not verify is not signed.
+
+        Example: gl-ocm sign oci-layout:build/oci github.com/gardenlinux/gardenlinux:1473.0 --private-key key.pem
+        """
+        def run() -> SignResult:
+            name, version = parse_component(component, require_version=True)
+            password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
+            key = load_private_key(private_key, password)
+            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            dst = open_target(target, opts)
+            assert name is not None and version is not None
+            return sign_published(dst, name, version, key, algorithm=algorithm, name=signature_name)
+
+        result: SignResult = guard(run)
+        _print_signed(result, output)

@@ -1,0 +1,197 @@
+"""Sign component versions as the OCM CLI does: reference digests first, then `jsonNormalisation/v3` + SHA-256 + RSA.
+
+`sign_descriptors` is pure apart from the key. `sign_plan` signs a release plan before it is published
+(`publish --sign-key`); `sign_published` signs what a target already holds and writes the signed component versions
+back through `copy()`, so ordering (blobs, manifest, tag last) and idempotence live in one place.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import dataclasses
+import io
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .errors import SigningError, VerificationError
+from .oci.copy import CopyRoot, CopyStats, Event, copy
+from .oci.memory import MemoryTarget
+from .oci.model import MediaType, descriptor_for
+from .oci.target import Target
+from .ocm.fetch import ComponentVersion, fetch_component
+from .ocm.normalise import NormalisationAlgorithm, descriptor_digest
+from .ocm.pack import PackedComponent, pack_component
+from .ocm.signing import SignatureAlgorithm, sign_digest, signature_entry
+from .plan.build import pack_plan
+from .plan.model import ReleasePlan
+from .verify import descriptor_digest_matches, verify
+
+__all__ = ["DEFAULT_SIGNATURE_NAME", "SignedComponent", "SignResult", "sign_descriptors", "sign_plan",
+           "sign_published"]
+
+DEFAULT_SIGNATURE_NAME = "gardenlinux"
+_NORMALISATION = NormalisationAlgorithm.JSON_V3
+_HASH = "SHA-256"
+Lookup = Callable[[str, str], Mapping[str, Any] | None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SignedComponent:
+    name: str
+    version: str
+    reference: str  # repository:tag
+    before: str  # manifest digest before signing
+    after: str  # manifest digest after signing (equal when nothing changed)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SignResult:
+    target: str
+    signature_name: str
+    components: tuple[SignedComponent, ...]  # referenced ones first, the signed root last
+    stats: CopyStats
+
+
+def _key(descriptor: Mapping[str, Any]) -> tuple[str, str]:
+    comp = descriptor.get("component") or {}
+    return str(comp.get("name", "")), str(comp.get("version", ""))
+
+
+def _reference_digest(parent: tuple[str, str], ref: dict[str, Any], child: Mapping[str, Any],
+                      other_signatures: list[str]) -> Any:
+    """The digest to record for a reference: the current one when it still matches, else a fresh v3 digest."""
+    fresh = {"hashAlgorithm": _HASH, "normalisationAlgorithm": _NORMALISATION.value,
+             "value": descriptor_digest(child, _NORMALISATION, _HASH)}
+    old = ref.get("digest")
+    if not isinstance(old, dict) or old == fresh:
+        return fresh
+    if descriptor_digest_matches(child, old)[0]:
+        return old  # still right (maybe in another normalisation): keeps the other signatures valid
+    if other_signatures:
+        raise SigningError(
+            f"cannot sign {parent[0]}:{parent[1]}: the referenced {ref.get('componentName')}:{ref.get('version')} "
+            f"changed since the signatures {', '.join(other_signatures)} were made",
+            hint="verify the release; publish it again (or drop the old signatures) before signing")
+    return fresh
+
+
+def sign_descriptors(descriptors: Sequence[Mapping[str, Any]], private_key: rsa.RSAPrivateKey, *,
+                     algorithm: SignatureAlgorithm | str = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
+                     name: str = DEFAULT_SIGNATURE_NAME, lookup: Lookup | None = None) -> list[dict[str, Any]]:
+    """Sign each descriptor (referenced components first); returns new descriptors, the inputs stay unchanged.
+
+    Fills `componentReferences[].digest` (SHA-256, jsonNormalisation/v3) from the descriptors signed before it, or
+    from `lookup(name, version)` for components not in the list; a signature with the same name is replaced, the
+    others are kept.
+    """
+    if not name:
+        raise SigningError("the signature name is empty", hint="pass a name such as 'gardenlinux'")
+    keys = [_key(d) for d in descriptors]
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for position, original in enumerate(descriptors):
+        descriptor = _copy.deepcopy(dict(original))
+        key = keys[position]
+        comp = descriptor.get("component")
+        if not isinstance(comp, dict):
+            raise SigningError(f"descriptor #{position + 1} has no 'component' mapping")
+        signatures = [s for s in descriptor.get("signatures") or [] if isinstance(s, dict)]
+        others = [str(s.get("name")) for s in signatures if s.get("name") != name]
+        for ref in comp.get("componentReferences") or []:
+            child_key = (str(ref.get("componentName", "")), str(ref.get("version", "")))
+            child = done.get(child_key) or (lookup(*child_key) if lookup and child_key not in keys else None)
+            if child is None:
+                later = child_key in keys[position:]
+                raise SigningError(
+                    f"cannot sign {key[0]}:{key[1]}: the referenced {child_key[0]}:{child_key[1]} is "
+                    + ("listed after it" if later else "not available"),
+                    hint="pass referenced component descriptors first" if later else
+                    "pass every referenced component descriptor, or a lookup that finds it")
+            ref["digest"] = _reference_digest(key, ref, child, others)
+        digest_hex = descriptor_digest(descriptor, _NORMALISATION, _HASH)
+        entry = signature_entry(name, digest_hex, _NORMALISATION, sign_digest(private_key, digest_hex, algorithm),
+                                hash_algorithm=_HASH)
+        same = [i for i, s in enumerate(signatures) if s.get("name") == name]
+        if same:
+            signatures[same[0]] = entry
+            signatures = [s for i, s in enumerate(signatures) if i not in same[1:]]
+        else:
+            signatures.append(entry)
+        descriptor["signatures"] = signatures
+        done[key] = descriptor
+        out.append(descriptor)
+    return out
+
+
+def sign_plan(plan: ReleasePlan, private_key: rsa.RSAPrivateKey, *,
+              algorithm: SignatureAlgorithm | str = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
+              name: str = DEFAULT_SIGNATURE_NAME) -> ReleasePlan:
+    """The same plan with every component version signed (for `publish --sign-key`); the OCI part is unchanged."""
+    signed = sign_descriptors([c.descriptor for c in plan.components], private_key, algorithm=algorithm, name=name)
+    blob_sizes = {d.digest: d.size for c in plan.components for d in c.local_blobs}
+    return pack_plan(plan.version, plan.contents, plan.roots, signed, blob_sizes)
+
+
+def _closure(target: Target, component: str, version: str) -> list[ComponentVersion]:
+    """The component version and everything it references, referenced ones first."""
+    order: list[ComponentVersion] = []
+    seen: set[tuple[str, str]] = set()
+
+    def visit(name: str, ver: str) -> None:
+        if (name, ver) in seen:
+            return
+        seen.add((name, ver))
+        cv = fetch_component(target, name, ver)
+        for ref in (cv.descriptor.get("component") or {}).get("componentReferences") or []:
+            visit(str(ref.get("componentName", "")), str(ref.get("version", "")))
+        order.append(cv)
+
+    visit(component, version)
+    return order
+
+
+def _repack(cv: ComponentVersion, descriptor: Mapping[str, Any]) -> PackedComponent:
+    sizes = {layer.digest: layer.size for layer in cv.layers}
+    try:
+        packed = pack_component(descriptor, sizes)
+    except KeyError as e:
+        raise SigningError(f"{cv.reference}: local blob {e.args[0]} is not a layer of the component version") from e
+    dropped = sorted(set(sizes) - {b.digest for b in packed.local_blobs})
+    if dropped:
+        raise SigningError(f"{cv.reference}: re-packing the signed descriptor would drop layers {', '.join(dropped)}",
+                           hint="only layers that resources reference as localBlob can be carried over")
+    return packed
+
+
+def sign_published(target: Target, component: str, version: str, private_key: rsa.RSAPrivateKey, *,
+                   algorithm: SignatureAlgorithm | str = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
+                   name: str = DEFAULT_SIGNATURE_NAME, jobs: int = 4,
+                   on_event: Callable[[Event], None] | None = None) -> SignResult:
+    """Sign a published component version and its references in place: verify, sign, re-pack, copy, re-tag.
+
+    Refuses to sign what does not verify (a missing blob, a wrong digest), so a signature never vouches for it.
+    """
+    report = verify(target, component, version)
+    if not report.ok:
+        failed = "; ".join(f"{c.subject}: {c.detail}" for c in report.failures[:3])
+        raise VerificationError(f"{component}:{version} on {target.name} does not verify, so it is not signed: "
+                                f"{failed}", hint=f"run `gl-ocm verify {target.name} {component}:{version}`")
+    order = _closure(target, component, version)
+    signed = sign_descriptors([cv.descriptor for cv in order], private_key, algorithm=algorithm, name=name)
+    source = MemoryTarget()
+    roots: list[CopyRoot] = []
+    done: list[SignedComponent] = []
+    for cv, descriptor in zip(order, signed, strict=True):
+        packed = _repack(cv, descriptor)
+        parts = ((packed.config, MediaType.OCM_CONFIG), (packed.layer, MediaType.OCM_DESCRIPTOR_YAML_TAR),
+                 (packed.manifest, MediaType.OCI_MANIFEST))
+        for data, media_type in parts:
+            source.push(packed.repository, descriptor_for(data, media_type), io.BytesIO(data))
+        roots.append(CopyRoot(repository=packed.repository, descriptor=packed.manifest_descriptor, tags=(packed.tag,)))
+        done.append(SignedComponent(name=packed.name, version=packed.version,
+                                    reference=f"{packed.repository}:{packed.tag}",
+                                    before=cv.manifest_descriptor.digest, after=packed.manifest_descriptor.digest))
+    stats = copy(source, target, roots, jobs=jobs, on_event=on_event)
+    return SignResult(target=target.name, signature_name=name, components=tuple(done), stats=stats)

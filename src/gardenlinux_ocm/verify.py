@@ -1,0 +1,492 @@
+"""verify(): check what a target holds, through the `ReadOnlyTarget` protocol, and report every check (no printing).
+
+From one component version it follows every `componentReference` (cycles and missing components become failed
+checks), validates each descriptor against the OCM v2 schema that gardener-ocm ships, resolves every resource access
+(`relativeOciReference`/`ociArtifact` on the same base: the manifest exists, tag and digest agree, the digest is the
+resource digest; `localBlob`: the layer exists with its size and digest), checks that every OCI index resource lists
+the manifests the component closure describes, optionally re-hashes every blob (`deep`, streaming), and checks
+reference digests and signatures. Nothing here raises for what the target holds; only bad arguments raise.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped,unused-ignore]  # stubs are not a dependency
+import ocm
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .errors import GlOcmError, SigningError
+from .oci.graph import successors
+from .oci.model import INDEX_MEDIA_TYPES, Descriptor, is_manifest, version_to_tag
+from .oci.target import ReadOnlyTarget
+from .ocm.archives import TITLE
+from .ocm.fetch import ComponentVersion, fetch_component, list_versions
+from .ocm.normalise import NormalisationAlgorithm, descriptor_digest
+from .ocm.pack import COMPONENT_DESCRIPTORS, component_repository
+from .ocm.signing import verify_digest
+
+__all__ = ["CheckKind", "Check", "VerifyReport", "verify", "default_component", "descriptor_digest_matches",
+           "RELEASE_COMPONENT"]
+
+RELEASE_COMPONENT = "github.com/gardenlinux/gardenlinux"
+_OCI_ACCESS = frozenset({"ociartifact", "ociregistry", "ociimage", "ociartefact"})
+_LOCAL_BLOB = frozenset({"localblob", "localfilesystemblob"})
+_OCI_DIGEST = frozenset({"ociArtifactDigest/v1", "ociArtefactDigest/v1"})
+_EXCLUDED = "EXCLUDE-FROM-SIGNATURE"
+_MAX_MANIFEST = 4 << 20
+
+
+class CheckKind(StrEnum):
+    COMPONENT = "component"  # the component version is there and reads as one
+    SCHEMA = "schema"  # the descriptor validates against the OCM v2 schema
+    REFERENCE = "reference"  # a componentReference resolves (not missing, not a cycle)
+    RESOURCE = "resource"  # the access resolves; tag, digest and resource digest agree
+    INDEX = "index"  # an OCI index resource lists a manifest of the component closure
+    CONTENT = "content"  # deep: the bytes hash to their digests
+    DIGEST = "digest"  # componentReferences[].digest is the referenced descriptor's digest
+    SIGNATURE = "signature"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    kind: CheckKind
+    subject: str
+    ok: bool
+    detail: str = ""
+    component: str = ""  # name:version the check belongs to
+    skipped: bool = False  # nothing to check (external resource, unchecked access type); counts as ok
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.skipped else ("ok" if self.ok else "failed")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "component": self.component, "subject": self.subject,
+                "status": self.status, "detail": self.detail}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyReport:
+    target: str
+    component: str
+    version: str | None
+    deep: bool
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "component": self.component, "version": self.version, "deep": self.deep,
+                "ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
+
+
+def default_component(target: ReadOnlyTarget) -> str:
+    """The release component when the target holds it (or cannot list), else its only component."""
+    prefix = COMPONENT_DESCRIPTORS + "/"
+    names = [r[len(prefix):] for r in target.repositories() if r.startswith(prefix)]
+    return names[0] if len(names) == 1 and RELEASE_COMPONENT not in names else RELEASE_COMPONENT
+
+
+def verify(target: ReadOnlyTarget, component: str | None = None, version: str | None = None, *, deep: bool = False,
+           public_keys: Sequence[tuple[str | None, rsa.RSAPublicKey]] = (),
+           signature_names: Sequence[str] = ()) -> VerifyReport:
+    """Verify a component version and everything it references; `version=None` takes the newest on the target.
+
+    `public_keys` pairs a signature name (None: any signature) with a key; `signature_names` without a key check
+    only that the recorded digest matches (integrity, not authenticity).
+    """
+    name = component or default_component(target)
+    v = _Verifier(target, deep)
+    if version is None:
+        versions = list_versions(target, name)
+        if not versions:
+            v.add(CheckKind.COMPONENT, name, False, f"no versions of {name} on {target.name}", name)
+            return VerifyReport(target=target.name, component=name, version=None, deep=deep, checks=tuple(v.checks))
+        version = versions[0]
+    v.walk(name, version, ())
+    v.check_indexes()
+    v.check_reference_digests(bool(public_keys or signature_names))
+    v.check_signatures(name, version, public_keys, signature_names)
+    return VerifyReport(target=target.name, component=name, version=version, deep=deep, checks=tuple(v.checks))
+
+
+def _short(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The mappings of a list; [] for anything else (the schema check reports malformed descriptors)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _references(cv: ComponentVersion | None) -> list[tuple[dict[str, Any], tuple[str, str]]]:
+    """The componentReferences of a component version with the (name, version) each one names."""
+    refs = _dict(cv.descriptor.get("component")).get("componentReferences") if cv else None
+    return [(r, (str(r.get("componentName", "")), str(r.get("version", "")))) for r in _dicts(refs)]
+
+
+def _identity(res: Mapping[str, Any]) -> str:
+    extra = _dict(res.get("extraIdentity"))
+    return str(res.get("name", "?")) + (f"[{' '.join(f'{k}={v}' for k, v in extra.items())}]" if extra else "")
+
+
+def _split_reference(reference: str) -> tuple[str, str, str]:
+    """`repo[:tag][@digest]` -> (repo, tag, digest), empty strings for what is absent."""
+    name, _, digest = reference.partition("@")
+    repo, sep, tag = name.rpartition(":")
+    return (repo, tag, digest) if sep and "/" not in tag else (name, "", digest)
+
+
+def _access_type(access: Mapping[str, Any]) -> str:
+    return str(access.get("type", "")).split("/")[0].lower()
+
+
+@functools.cache
+def _schema_validator() -> Any:
+    """gardener-ocm's shipped v2 schema (what `ComponentDescriptor.validate` uses), compiled once."""
+    with open(ocm.default_json_schema_path, encoding="utf-8") as f:
+        schema = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loader
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def _schema_problem(descriptor: Mapping[str, Any]) -> str | None:
+    """Validate against gardener-ocm's schema, then load with its model; the problem as text, or None."""
+    error = jsonschema.exceptions.best_match(_schema_validator().iter_errors(descriptor))
+    if error is not None:
+        return f"{'/'.join(str(p) for p in error.absolute_path) or '(top level)'}: {error.message}"
+    try:
+        ocm.ComponentDescriptor.from_dict(copy.deepcopy(dict(descriptor)))
+    except Exception as e:  # noqa: BLE001 - dacite and enum errors of a third-party model: all mean "invalid"
+        return f"not an OCM v2 component descriptor: {e}"
+    return None
+
+
+def _fingerprint(key: rsa.RSAPublicKey) -> str:
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(der).hexdigest()[:16]
+
+
+def descriptor_digest_matches(descriptor: Mapping[str, Any], digest: Mapping[str, Any]) -> tuple[bool, str]:
+    """Recompute a descriptor digest as `digest` names it; jsonNormalisation/v1 is tried in both variants."""
+    algo, hash_algo = str(digest.get("normalisationAlgorithm", "")), str(digest.get("hashAlgorithm", ""))
+    want = str(digest.get("value", "")).lower()
+    got = ""
+    try:
+        for legacy in (False, True) if algo == NormalisationAlgorithm.JSON_V1 else (False,):
+            got = descriptor_digest(descriptor, algo, hash_algo, legacy_v1_extra_identity=legacy)
+            if got == want:
+                return True, f"{algo} {hash_algo} {want[:16]}… matches"
+    except SigningError as e:
+        return False, e.message
+    return False, f"{algo} digest mismatch: recorded {want[:16]}…, computed {got[:16]}…"
+
+
+class _Verifier:
+    def __init__(self, target: ReadOnlyTarget, deep: bool) -> None:
+        self.target, self.deep = target, deep
+        self.checks: list[Check] = []
+        self.loaded: dict[tuple[str, str], ComponentVersion | None] = {}
+        self.order: list[tuple[str, str]] = []
+        # per component: OCI resources on this target as (repository, descriptor, subject)
+        self.oci: dict[tuple[str, str], list[tuple[str, Descriptor, str]]] = {}
+        self.indexes: list[tuple[tuple[str, str], str, str, Descriptor, str]] = []  # key, repo, tag, desc, subject
+        self.hashed: dict[tuple[str, str], tuple[str | None, int, list[Descriptor]]] = {}
+
+    def add(self, kind: CheckKind, subject: str, ok: bool, detail: str, component: str,
+            skipped: bool = False) -> None:
+        self.checks.append(Check(kind=kind, subject=subject, ok=ok, detail=detail, component=component,
+                                 skipped=skipped))
+
+    # -- components and references
+    def walk(self, name: str, version: str, stack: tuple[tuple[str, str], ...]) -> None:
+        key, label = (name, version), f"{name}:{version}"
+        if key in self.loaded:
+            return
+        try:
+            cv: ComponentVersion | None = fetch_component(self.target, name, version)
+        except (GlOcmError, OSError) as e:
+            cv = None
+            self.add(CheckKind.COMPONENT, _short(name), False, getattr(e, "message", str(e)), label)
+        self.loaded[key] = cv
+        self.order.append(key)
+        if cv is None:
+            return
+        comp = _dict(cv.descriptor.get("component"))
+        named = (comp.get("name"), comp.get("version"))
+        same = named == key
+        self.add(CheckKind.COMPONENT, _short(name), same, cv.reference if same else
+                 f"{cv.reference} holds {named[0]}:{named[1]}", label)
+        problem = _schema_problem(cv.descriptor)
+        self.add(CheckKind.SCHEMA, _short(name), problem is None, problem or "valid OCM v2 descriptor", label)
+        self.oci[key] = []
+        for res in _dicts(comp.get("resources")):
+            self.check_resource(cv, key, res)
+        path = (*stack, key)
+        for ref, child in _references(cv):
+            subject = f"{_short(name)} -> {ref.get('name', '?')}"
+            if child in path:
+                cycle = " -> ".join(f"{n}:{v}" for n, v in (*path[path.index(child):], child))
+                self.add(CheckKind.REFERENCE, subject, False, f"cycle: {cycle}", label)
+                continue
+            try:
+                found = self.target.resolve(component_repository(child[0]), version_to_tag(child[1]))
+                self.add(CheckKind.REFERENCE, subject, True, f"{child[0]}:{child[1]} resolves to {found.digest}",
+                         label)
+            except (GlOcmError, OSError) as e:
+                self.add(CheckKind.REFERENCE, subject, False,
+                         f"{child[0]}:{child[1]} is missing: {getattr(e, 'message', e)}", label)
+                continue
+            self.walk(*child, path)
+
+    # -- resources
+    def check_resource(self, cv: ComponentVersion, key: tuple[str, str], res: Mapping[str, Any]) -> None:
+        label, subject = f"{key[0]}:{key[1]}", f"{_short(key[0])}: {_identity(res)}"
+        access, digest = _dict(res.get("access")), _dict(res.get("digest"))
+        kind = _access_type(access)
+        excluded = digest.get("normalisationAlgorithm") == _EXCLUDED
+        reference = None
+        if kind == "relativeocireference":
+            reference = str(access.get("reference", ""))
+        elif kind in _OCI_ACCESS:
+            image, base = str(access.get("imageReference", "")), self.target.name.rstrip("/") + "/"
+            reference = image[len(base):] if image.startswith(base) else None
+        if kind in _LOCAL_BLOB:
+            self.check_local_blob(cv, access, digest, subject, label)
+        elif reference is not None:
+            self.check_oci(key, reference, digest, subject, label)
+        elif excluded or res.get("relation") == "external":
+            self.add(CheckKind.RESOURCE, subject, True, f"external ({access.get('type', 'no')} access), not checked",
+                     label, True)
+        else:
+            self.add(CheckKind.RESOURCE, subject, True, f"access type {access.get('type')!r} is not checked", label,
+                     True)
+
+    @staticmethod
+    def _expected(digest: Mapping[str, Any], algorithms: frozenset[str]) -> str | None:
+        if digest.get("normalisationAlgorithm") not in algorithms:
+            return None
+        if str(digest.get("hashAlgorithm", "")).upper().replace("-", "") != "SHA256":
+            return None
+        return "sha256:" + str(digest.get("value", "")).lower()
+
+    def check_oci(self, key: tuple[str, str], reference: str, digest: Mapping[str, Any], subject: str,
+                  label: str) -> None:
+        repo, tag, pinned = _split_reference(reference)
+        problems: list[str] = []
+        found: Descriptor | None = None
+        for ref in (pinned, tag):
+            if not ref:
+                continue
+            try:
+                desc = self.target.resolve(repo, ref)
+            except (GlOcmError, OSError) as e:
+                problems.append(f"{repo}{'@' if ref == pinned else ':'}{ref} not found ({getattr(e, 'message', e)})")
+                continue
+            if found is not None and desc.digest != found.digest:
+                problems.append(f"tag {repo}:{tag} points at {desc.digest}, the reference names {found.digest}")
+            found = found or desc
+        expected = self._expected(digest, _OCI_DIGEST)
+        if found is not None and expected and found.digest != expected:
+            problems.append(f"digest mismatch: the resource digest is {expected}, the artefact is {found.digest}")
+        if not pinned and not tag:
+            problems.append(f"reference {reference!r} names neither a tag nor a digest")
+        self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or f"{reference} resolves", label)
+        if found is None:
+            return
+        if found.media_type in INDEX_MEDIA_TYPES:
+            self.indexes.append((key, repo, tag, found, subject))
+        else:
+            self.oci[key].append((repo, found, subject))
+        if self.deep:
+            self.add_content(repo, found, subject, label)
+
+    def check_local_blob(self, cv: ComponentVersion, access: Mapping[str, Any], digest: Mapping[str, Any],
+                         subject: str, label: str) -> None:
+        ref = str(access.get("localReference", ""))
+        wanted = "sha256:" + ref[len("sha256."):] if ref.startswith("sha256.") else ref
+        layer = next((d for d in cv.layers if d.digest == wanted), None) or next(
+            (d for d in cv.layers if d.annotation_map.get(TITLE) == ref), None)
+        if layer is None:
+            self.add(CheckKind.RESOURCE, subject, False,
+                     f"localReference {ref or '(none)'} is not a layer of {cv.reference}", label)
+            return
+        problems = []
+        if not self.target.exists(cv.repository, layer):
+            problems.append(f"blob {layer.digest} ({layer.size} bytes) not found in {cv.repository}")
+        expected = self._expected(digest, frozenset({"genericBlobDigest/v1"}))
+        if expected and expected != layer.digest:
+            problems.append(f"digest mismatch: the resource digest is {expected}, the blob is {layer.digest}")
+        media_type = access.get("mediaType")
+        if media_type and media_type != layer.media_type:
+            problems.append(f"media type {media_type} differs from the layer's {layer.media_type}")
+        note = f"blob {layer.digest} ({layer.size} bytes)"
+        if digest.get("normalisationAlgorithm") in _OCI_DIGEST:
+            note += "; its digest is of the OCI artefact inside, not compared"
+        self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or note, label)
+        if self.deep:
+            self.add_content(cv.repository, layer, subject, label)
+
+    # -- deep
+    def add_content(self, repo: str, desc: Descriptor, subject: str, label: str) -> None:
+        """Re-hash the object and, for a manifest or index, every object of its graph (each once)."""
+        sizes: dict[str, int] = {}
+        problems: list[str] = []
+        todo = [desc]
+        while todo:
+            current = todo.pop()
+            if current.digest in sizes:
+                continue
+            problem, sizes[current.digest], children = self.rehash(repo, current)
+            problems += [problem] if problem else []
+            todo.extend(children)
+        self.add(CheckKind.CONTENT, subject, not problems,
+                 "; ".join(problems) or f"{len(sizes)} object(s), {sum(sizes.values())} bytes re-hashed", label)
+
+    def rehash(self, repo: str, desc: Descriptor) -> tuple[str | None, int, list[Descriptor]]:
+        """Stream one object through SHA-256 (once per repository): (problem, bytes read, successors)."""
+        key = (repo, desc.digest)
+        if key not in self.hashed:
+            self.hashed[key] = self._rehash(repo, desc)
+        return self.hashed[key]
+
+    def _rehash(self, repo: str, desc: Descriptor) -> tuple[str | None, int, list[Descriptor]]:
+        h, n, data = hashlib.sha256(), 0, bytearray()
+        keep = is_manifest(desc.media_type) and desc.size <= _MAX_MANIFEST
+        try:
+            with self.target.fetch(repo, desc) as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+                    n += len(chunk)
+                    if keep:
+                        data += chunk
+        except (GlOcmError, OSError) as e:
+            return f"{repo}@{desc.digest}: {getattr(e, 'message', e)}", n, []
+        got = "sha256:" + h.hexdigest()
+        if got != desc.digest or n != desc.size:
+            return f"{repo}@{desc.digest} ({desc.size} bytes) hashes to {got} ({n} bytes)", n, []
+        try:
+            return None, n, successors(desc, bytes(data)) if keep else []
+        except (ValueError, KeyError, TypeError) as e:
+            return f"{repo}@{desc.digest}: malformed manifest: {e}", n, []
+
+    # -- the OCI side: indexes list what the components describe
+    def _closure(self, key: tuple[str, str]) -> list[tuple[str, str]]:
+        seen, todo = [key], [key]
+        while todo:
+            for _, child in _references(self.loaded.get(todo.pop())):
+                if child not in seen and self.loaded.get(child) is not None:
+                    seen.append(child)
+                    todo.append(child)
+        return seen
+
+    def check_indexes(self) -> None:
+        for key, repo, tag, desc, index_subject in self.indexes:
+            label = f"{key[0]}:{key[1]}"
+            described = {d.digest: s for k in self._closure(key) for r, d, s in self.oci.get(k, []) if r == repo}
+            candidates = [(f"{repo}@{desc.digest}", desc)]
+            try:
+                at_tag = self.target.resolve(repo, tag) if tag else desc
+            except (GlOcmError, OSError):
+                at_tag = desc  # reported by the resource check
+            if at_tag.digest != desc.digest:
+                candidates.append((f"{repo}:{tag} ({at_tag.digest})", at_tag))
+            for where, index in candidates:
+                try:
+                    with self.target.fetch(repo, index) as f:
+                        doc = json.loads(f.read(_MAX_MANIFEST))
+                    listed = {str(m.get("digest")) for m in doc.get("manifests") or []}
+                except (GlOcmError, OSError, ValueError, AttributeError) as e:
+                    self.add(CheckKind.INDEX, index_subject, False, f"{where}: unreadable: {e}", label)
+                    continue
+                for digest, subject in described.items():
+                    ok = digest in listed
+                    self.add(CheckKind.INDEX, subject, ok, f"{'listed' if ok else 'missing'} in {where}", label)
+                for digest in sorted(listed - described.keys()):
+                    self.add(CheckKind.INDEX, index_subject, False,
+                             f"{where} lists {digest}, which no resource of the component closure describes", label)
+
+    # -- digests and signatures
+    def check_reference_digests(self, required: bool) -> None:
+        for key in self.order:
+            for ref, child in _references(self.loaded[key]):
+                subject, label = f"{_short(key[0])} -> {ref.get('name', '?')}", f"{key[0]}:{key[1]}"
+                target = self.loaded.get(child)
+                digest = ref.get("digest")
+                if not isinstance(digest, dict):
+                    if required:
+                        self.add(CheckKind.DIGEST, subject, False, "no digest: signatures do not cover it", label)
+                    continue
+                if target is None:
+                    self.add(CheckKind.DIGEST, subject, False, "referenced component not readable", label)
+                    continue
+                ok, detail = descriptor_digest_matches(target.descriptor, digest)
+                self.add(CheckKind.DIGEST, subject, ok, detail, label)
+
+    def check_signatures(self, name: str, version: str, keys: Sequence[tuple[str | None, rsa.RSAPublicKey]],
+                         names: Sequence[str]) -> None:
+        cv, label = self.loaded.get((name, version)), f"{name}:{version}"
+        if cv is None:
+            return
+        sigs = _dicts(cv.descriptor.get("signatures"))
+        if not keys and not names:
+            if sigs:
+                listed = ", ".join(str(s.get("name")) for s in sigs)
+                self.add(CheckKind.SIGNATURE, listed, True, "not checked: pass --public-key", label, True)
+            return
+        broken = [c for c in self.checks if not c.ok and c.kind in (CheckKind.DIGEST, CheckKind.REFERENCE,
+                                                                    CheckKind.COMPONENT)]
+        chain = f"; but the reference chain is broken ({len(broken)} failed check(s) above)" if broken else ""
+        for sig_name, key in keys:
+            subject = f"{sig_name or '*'} (key {_fingerprint(key)})"
+            candidates = [s for s in sigs if sig_name is None or s.get("name") == sig_name]
+            if not candidates:
+                self.add(CheckKind.SIGNATURE, subject, False, f"no signature named {sig_name}" if sig_name else
+                         "the descriptor carries no signatures", label)
+                continue
+            results = [self._signature(cv.descriptor, s, key) for s in candidates]
+            good = [f"{s.get('name')}: {d}" for s, (ok, d) in zip(candidates, results, strict=True) if ok]
+            detail = "; ".join(good) if good else "; ".join(f"{s.get('name')}: {d}" for s, (_, d) in
+                                                             zip(candidates, results, strict=True))
+            self.add(CheckKind.SIGNATURE, subject, bool(good) and not broken, detail + chain, label)
+        for sig_name in [n for n in names if n not in {k for k, _ in keys}]:
+            sig = next((s for s in sigs if s.get("name") == sig_name), None)
+            if sig is None:
+                self.add(CheckKind.SIGNATURE, sig_name, False, f"no signature named {sig_name}", label)
+                continue
+            ok, detail = descriptor_digest_matches(cv.descriptor, _dict(sig.get("digest")))
+            self.add(CheckKind.SIGNATURE, sig_name, ok and not broken,
+                     f"{detail} (no key: authenticity not checked){chain}", label)
+
+    @staticmethod
+    def _signature(descriptor: Mapping[str, Any], sig: Mapping[str, Any], key: rsa.RSAPublicKey) -> tuple[bool, str]:
+        digest = _dict(sig.get("digest"))
+        ok, detail = descriptor_digest_matches(descriptor, digest)
+        if not ok:
+            return False, detail
+        try:
+            valid = verify_digest(key, str(digest.get("value", "")).lower(), _dict(sig.get("signature")))
+        except SigningError as e:
+            return False, e.message
+        algorithm = _dict(sig.get("signature")).get("algorithm")
+        return valid, f"{algorithm} signature valid over {detail}" if valid else f"{algorithm} signature invalid"
+

@@ -1,0 +1,321 @@
+"""Publishing to a real registry (CNCF distribution 2.8), read back by skopeo, umoci, podman, oras and gardener-ocm;
+faults, interrupted runs, bad credentials and `gl-ocm copy` between layout and registry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from gardenlinux_ocm import api
+from gardenlinux_ocm.cli import app
+from gardenlinux_ocm.errors import RegistryError
+from gardenlinux_ocm.oci.graph import successors
+from gardenlinux_ocm.oci.layout import LayoutTarget
+from gardenlinux_ocm.oci.model import Descriptor
+from gardenlinux_ocm.oci.registry import RegistryTarget, RetryPolicy
+from gardenlinux_ocm.oci.target import ReadOnlyTarget
+from gardenlinux_ocm.plan.model import ReleasePlan
+from gardenlinux_ocm.targets import open_target
+from support.fault_proxy import Fault, free_port
+from support.registry import ALICE, RegistryServer
+from support.release import COMPONENTS, VERSION
+
+pytestmark = pytest.mark.registry
+runner = CliRunner()
+ROOT = "github.com/gardenlinux/gardenlinux"
+
+
+@pytest.fixture(scope="session")
+def plan(samples: Path) -> ReleasePlan:
+    return api.plan_release(COMPONENTS, VERSION, samples)[1]
+
+
+@pytest.fixture(scope="session")
+def on_registry(registry: RegistryServer, plan: ReleasePlan) -> str:
+    """Release 1473.0 published to the session registry; returns the base."""
+    base = f"{registry.host}/gl"
+    api.publish(plan, open_target(base), jobs=4)
+    return base
+
+
+def _target(base: str, **kw: Any) -> RegistryTarget:
+    return RegistryTarget(base=base, credentials=lambda h: None, retry=RetryPolicy(attempts=6, base_delay=0.05,
+                                                                                   max_delay=0.5, total=60), **kw)
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=180, env=env).stdout
+
+
+def _assert_whole(target: ReadOnlyTarget, repo: str, desc: Descriptor) -> None:
+    """Everything a tag points at exists: the manifest and, recursively, every child."""
+    assert target.exists(repo, desc), f"{repo}@{desc.digest} missing"
+    with target.fetch(repo, desc) as f:
+        data = f.read()
+    for child in successors(desc, data):
+        _assert_whole(target, repo, child)
+
+
+def _roots_digests(target: ReadOnlyTarget, plan: ReleasePlan) -> dict[str, str]:
+    return {f"{r.repository}:{t}": target.resolve(r.repository, t).digest for r in plan.roots for t in r.tags}
+
+
+def test_cli_publish_twice_second_run_uploads_nothing(registry: RegistryServer, samples: Path,
+                                                      plan: ReleasePlan) -> None:
+    args = ["publish", VERSION, "--to", f"{registry.host}/cli", "--artefacts", str(samples), "--components",
+            str(COMPONENTS), "--output", "json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert a["stats"]["bytes_pushed"] > 0 and a["stats"]["blobs_mounted"] > 0
+    assert b["stats"]["bytes_pushed"] == 0 and b["stats"]["blobs_pushed"] == 0 and b["stats"]["tags_set"] == 0
+    assert a["published"] == b["published"]
+    assert {r["digest"] for r in a["published"]} == {r.descriptor.digest for r in plan.roots}
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+def test_skopeo_pulls_base_container_and_umoci_unpacks(on_registry: str, tmp_path: Path, arch: str) -> None:
+    for tool in ("skopeo", "umoci"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not on PATH")
+    out = tmp_path / "img"
+    _run("skopeo", "--override-arch", arch, "copy", "--src-tls-verify=false", f"docker://{on_registry}/gardenlinux:1473.0",
+         f"oci:{out}:x")
+    cfg = json.loads(_run("skopeo", "inspect", "--config", f"oci:{out}:x"))
+    assert (cfg["architecture"], cfg["os"]) == (arch, "linux")
+    _run("umoci", "unpack", "--rootless", "--image", f"{out}:x", str(tmp_path / "bundle"))
+    assert "GARDENLINUX_VERSION=1473.0" in (tmp_path / "bundle" / "rootfs" / "etc" / "os-release").read_text()
+
+
+@pytest.mark.tools
+def test_podman_pull(on_registry: str, tmp_path: Path) -> None:
+    if shutil.which("podman") is None:
+        pytest.skip("podman not on PATH (optional: apt-get install podman)")
+    root, run = tmp_path / "storage", tmp_path / "run"
+    result = subprocess.run(["podman", "--root", str(root), "--runroot", str(run), "--storage-driver", "vfs", "pull",
+                             "--tls-verify=false", f"{on_registry}/gardenlinux:1473.0"], capture_output=True, text=True,
+                            timeout=180)
+    if result.returncode != 0 and ("permission" in result.stderr.lower() or "namespace" in result.stderr.lower()):
+        pytest.skip(f"podman cannot run in this sandbox: {result.stderr.strip()[:200]}")
+    assert result.returncode == 0, result.stderr
+    image_id = result.stdout.strip().splitlines()[-1]
+    inspect = json.loads(_run("podman", "--root", str(root), "--runroot", str(run), "--storage-driver", "vfs",
+                              "image", "inspect", image_id))
+    assert inspect[0]["Os"] == "linux"
+
+
+def test_oras_pulls_a_flavor_with_file_names(on_registry: str, samples: Path, tmp_path: Path) -> None:
+    import oras.client
+
+    host, _, prefix = on_registry.partition("/")
+    client = oras.client.OrasClient(hostname=host, insecure=True)
+    files = client.pull(target=f"{on_registry}/gardenlinux:1473.0-aws-gardener_prod-amd64", outdir=str(tmp_path))
+    names = sorted(Path(f).name for f in files)
+    expected = sorted(p.name for p in samples.glob("aws-gardener_prod-amd64-1473.0-*"))
+    assert names == expected
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (samples / name).read_bytes()
+
+
+def _gardener_oci_client(host: str) -> Any:
+    """A gardener-oci client for a plain-HTTP loopback registry (the consumer's side, as Gardener tooling uses it)."""
+    import oci.client
+    import oci.model as om
+
+    def base_api_url(image_reference: str) -> str:
+        return f"http://{om.OciImageReference.to_image_ref(image_reference).netloc}/v2/"
+
+    client = oci.client.Client(credentials_lookup=oci.client.no_credentials_lookup, max_retries=0,
+                               routes=oci.client.OciRoutes(base_api_url_lookup=base_api_url))
+    client.token_cache.set_auth_method(f"{host}/x", oci.client.AuthMethod.BASIC)
+    return client
+
+
+def test_gardener_ocm_lookup_and_accesses_resolve(on_registry: str, plan: ReleasePlan) -> None:
+    import ocm
+    import ocm.iter
+    import ocm.retrieve
+
+    host = on_registry.split("/")[0]
+    lookup = ocm.retrieve.create_default_component_descriptor_lookup(
+        ocm_repository_lookup=ocm.retrieve.ocm_repository_lookup(on_registry), oci_client=_gardener_oci_client(host))
+    root = lookup(ocm.ComponentIdentity(ROOT, VERSION))
+    components = [n.component.name for n in ocm.iter.iter(root, lookup=lookup)
+                  if isinstance(n, ocm.iter.ComponentNode)]
+    assert sorted(components) == sorted(c.name for c in plan.components)
+    target = _target(on_registry)
+    layers: dict[str, Descriptor] = {}
+    for c in plan.components:
+        manifest_desc = target.resolve(c.repository, c.tag)
+        with target.fetch(c.repository, manifest_desc) as f:
+            layers |= {d.digest: d for d in successors(manifest_desc, f.read())}
+    resolved = 0
+    for node in ocm.iter.iter(root, lookup=lookup):
+        if not isinstance(node, ocm.iter.ResourceNode) or node.resource.relation != ocm.ResourceRelation.LOCAL:
+            continue
+        res, comp = node.resource, node.component
+        if res.access.type is ocm.AccessType.RELATIVE_OCI_REFERENCE:
+            repo, _, rest = res.access.reference.partition(":")
+            tag, _, digest = rest.partition("@")
+            assert target.resolve(repo, tag).digest == digest == f"sha256:{res.digest.value}"
+        else:
+            assert res.access.type is ocm.AccessType.LOCAL_BLOB
+            desc = layers[res.access.localReference]
+            repo = f"component-descriptors/{comp.name}"
+            with target.fetch(repo, desc) as f:
+                assert hashlib.sha256(f.read()).hexdigest() == res.digest.value
+        resolved += 1
+    assert resolved > 26 * 6
+
+
+def test_publish_through_faults_gives_same_digests(registry: RegistryServer, fault_proxy: Any,
+                                                   plan: ReleasePlan) -> None:
+    proxy = fault_proxy(registry, [
+        Fault.error(503, method="PUT", path=r"/blobs/uploads/", nth=2),
+        Fault.error(500, method="HEAD", path=r"/blobs/", nth=5),
+        Fault.error(429, method="POST", path=r"/blobs/uploads/", nth=7),
+        Fault.cut(method="PUT", path=r"/blobs/uploads/", after=1000, nth=10),
+        Fault.error(503, method="PUT", path=r"/manifests/", nth=3),
+    ])
+    result = api.publish(plan, _target(f"{proxy.host}/faulty"), jobs=4)
+    assert len(proxy.injected) == 5 and result.stats.manifests_pushed == len(plan.roots)
+    clean = _target(f"{registry.host}/faulty")
+    assert _roots_digests(clean, plan) == {k: v for k, v in
+                                           _roots_digests(LayoutTargetFromPlan(plan), plan).items()}
+    for r in plan.roots:
+        _assert_whole(clean, r.repository, r.descriptor)
+
+
+class LayoutTargetFromPlan:
+    """Tag -> digest as the plan has it (what a clean run yields)."""
+
+    def __init__(self, plan: ReleasePlan) -> None:
+        self._tags = {(r.repository, t): r.descriptor for r in plan.roots for t in r.tags}
+
+    def resolve(self, repository: str, tag: str) -> Descriptor:
+        return self._tags[(repository, tag)]
+
+
+def test_run_dying_midway_never_leaves_dangling_tags_and_rerun_converges(
+        registry: RegistryServer, fault_proxy: Any, plan: ReleasePlan) -> None:
+    # The registry starts failing every manifest PUT after the 12th: the run dies with some tags set.
+    proxy = fault_proxy(registry, [Fault.error(500, method="PUT", path=r"/manifests/", nth=12, times=None)])
+    base = f"{proxy.host}/dying"
+    with pytest.raises(RegistryError) as info:
+        api.publish(plan, RegistryTarget(base=base, credentials=lambda h: None,
+                                         retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, total=5)))
+    assert "500" in str(info.value) and "/dying/" in str(info.value)
+    direct = _target(f"{registry.host}/dying")
+    tagged = 0
+    for repo in {r.repository for r in plan.roots}:
+        for tag in direct.tags(repo):
+            _assert_whole(direct, repo, direct.resolve(repo, tag))
+            tagged += 1
+    assert tagged < sum(len(r.tags) for r in plan.roots)  # it really died before the end
+    again = api.publish(plan, direct)
+    assert again.stats.bytes_pushed == 0  # every blob was already there
+    assert _roots_digests(direct, plan) == _roots_digests(LayoutTargetFromPlan(plan), plan)
+
+
+def test_killed_process_then_rerun_converges(registry: RegistryServer, samples: Path, plan: ReleasePlan) -> None:
+    base = f"{registry.host}/killed"
+    cmd = [sys.executable, "-m", "gardenlinux_ocm", "publish", VERSION, "--to", base, "--artefacts", str(samples),
+           "--components", str(COMPONENTS), "--jobs", "1"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("published ") and "-aws-" in line:  # some tags set, most not
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    direct = _target(base)
+    for repo in {r.repository for r in plan.roots}:
+        for tag in direct.tags(repo):
+            _assert_whole(direct, repo, direct.resolve(repo, tag))
+    assert direct.tags(f"component-descriptors/{ROOT}") == []
+    subprocess.run(cmd, check=True, capture_output=True, timeout=180)
+    assert _roots_digests(direct, plan) == _roots_digests(LayoutTargetFromPlan(plan), plan)
+
+
+def _cli_error(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    result = runner.invoke(app, args, env=env, input=stdin)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_bad_credentials(tls_registry: RegistryServer, samples: Path) -> None:
+    base = ["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS),
+            "--to", tls_registry.host, "--ca-file", str(tls_registry.ca_file)]
+    out = _cli_error(base, env={"GL_OCM_REGISTRY_USERNAME": "alice", "GL_OCM_REGISTRY_PASSWORD": "wrong-pw-123"})
+    assert "401" in out or "unauthorized" in out.lower()
+    assert "wrong-pw-123" not in out
+    out = _cli_error([*base, "--username", "alice", "--password-stdin"], stdin="another-secret-9\n")
+    assert "another-secret-9" not in out
+
+
+def test_token_auth_publish_with_password_stdin(token_registry: RegistryServer, samples: Path) -> None:
+    result = runner.invoke(app, ["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS),
+                                 "--to", f"{token_registry.host}/tok", "--ca-file", str(token_registry.ca_file),
+                                 "--username", ALICE[0], "--password-stdin", "--output", "json"],
+                           input=f"{ALICE[1]}\n")
+    assert result.exit_code == 0, result.output
+    assert ALICE[1] not in result.output
+    assert any("push" in " ".join(r.scopes) for r in token_registry.issuer.requests)
+
+
+def test_unreachable_registry(samples: Path) -> None:
+    out = _cli_error(["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS),
+                      "--to", f"127.0.0.1:{free_port()}"])
+    assert "cannot reach" in out
+
+
+def test_registry_answering_html(fault_proxy: Any, samples: Path) -> None:
+    proxy = fault_proxy(None, [Fault.html()])
+    out = _cli_error(["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS),
+                      "--to", proxy.host])
+    assert "did not answer like an OCI registry" in out
+
+
+@pytest.fixture
+def layout_release(published: Path) -> Iterator[str]:
+    yield f"oci-layout:{published}"
+
+
+def test_copy_layout_to_registry_and_back(layout_release: str, registry: RegistryServer, tmp_path: Path,
+                                          plan: ReleasePlan) -> None:
+    mirror = f"{registry.host}/mirror"
+    result = runner.invoke(app, ["copy", layout_release, mirror, "--output", "json"])
+    assert result.exit_code == 0, result.output
+    source = LayoutTarget(Path(layout_release.split(":", 1)[1]), read_only=True)
+    expected = _roots_digests(source, plan)
+    assert _roots_digests(_target(mirror), plan) == expected
+    back = tmp_path / "back"
+    result = runner.invoke(app, ["copy", mirror, f"oci-layout:{back}", "--version", VERSION])
+    assert result.exit_code == 0, result.output
+    assert _roots_digests(LayoutTarget(back), plan) == expected
+    again = runner.invoke(app, ["copy", layout_release, mirror, "--output", "json"])
+    assert json.loads(again.stdout)["stats"]["bytes_pushed"] == 0
+
+
+def test_no_secret_in_environment_leaks_into_errors(tls_registry: RegistryServer, samples: Path) -> None:
+    env = {**os.environ, "GL_OCM_REGISTRY_USERNAME": "alice", "GL_OCM_REGISTRY_PASSWORD": "s3cr3t-value"}
+    proc = subprocess.run([sys.executable, "-m", "gardenlinux_ocm", "--verbose", "publish", VERSION, "--artefacts",
+                           str(samples), "--components", str(COMPONENTS), "--to", tls_registry.host],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode != 0
+    assert "s3cr3t-value" not in proc.stdout + proc.stderr
