@@ -33,7 +33,7 @@ $(BIN)/gl-ocm: pyproject.toml
 	@py=$$($(find_python)) || { echo "error: no Python >= 3.12 found (tried python3.13, python3.12, python3 and pyenv's versions); install one or pass PYTHON=/path/to/python3.12" >&2; exit 2; }; \
 	echo "using $$py ($$($$py --version))"; \
 	$$py -m venv $(VENV) && $(BIN)/python -m pip install -q --upgrade pip && \
-	$(BIN)/python -m pip install -q -e . pytest==9.2.0 oras==0.2.43 mypy==2.4.1 ruff==0.17.6 types-PyYAML types-requests
+	$(BIN)/python -m pip install -q -e . pytest==9.2.0 oras==0.2.43 mypy==2.4.1 ruff==0.17.6 types-PyYAML types-requests types-jsonschema
 	@touch $@
 
 install: $(BIN)/gl-ocm ## Create the virtual environment with a Python >= 3.12 it finds itself

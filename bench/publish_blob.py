@@ -25,22 +25,25 @@ REPO = Path(__file__).resolve().parents[1]
 _GNU_TIME = "/usr/bin/time"
 sys.path.insert(0, str(REPO / "tests"))  # the registry fixture of the tests: one way to start docker-registry
 
-from support.registry import RegistryServer  # noqa: E402
-
 from gardenlinux_ocm.artefacts.archive import FileRange  # noqa: E402
 from gardenlinux_ocm.artefacts.inventory import file_digest  # noqa: E402
 from gardenlinux_ocm.oci.model import MediaType, canonical_json, descriptor_for  # noqa: E402
 from gardenlinux_ocm.plan.model import Content, ReleasePlan, Root, RootKind  # noqa: E402
+from support.registry import RegistryServer  # noqa: E402
 
 
 def _image(blob: Path, digest: str, size: int) -> tuple[bytes, bytes]:
-    config = canonical_json({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers",
-                                                                                  "diff_ids": [digest]}})
-    manifest = canonical_json({
-        "schemaVersion": 2, "mediaType": MediaType.OCI_MANIFEST,
-        "config": descriptor_for(config, MediaType.OCI_CONFIG).to_dict(),
-        "layers": [{"mediaType": MediaType.OCI_LAYER_TAR, "digest": digest, "size": size}],
-    })
+    config = canonical_json(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [digest]}}
+    )
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": MediaType.OCI_MANIFEST,
+            "config": descriptor_for(config, MediaType.OCI_CONFIG).to_dict(),
+            "layers": [{"mediaType": MediaType.OCI_LAYER_TAR, "digest": digest, "size": size}],
+        }
+    )
     return config, manifest
 
 
@@ -52,12 +55,16 @@ def child_ours(blob: Path, host: str) -> None:
     digest, size = file_digest(blob)
     config, manifest = _image(blob, digest, size)
     mdesc = descriptor_for(manifest, MediaType.OCI_MANIFEST)
-    plan = ReleasePlan(version="1", contents={
-        digest: Content(range=FileRange(path=blob, offset=0, size=size)),
-        descriptor_for(config, "").digest: Content(data=config),
-        mdesc.digest: Content(data=manifest),
-    }, roots=(Root(repository="bench/ours", descriptor=mdesc, tags=("1",), kind=RootKind.FLAVOR, label="blob"),),
-        components=())
+    plan = ReleasePlan(
+        version="1",
+        contents={
+            digest: Content(range=FileRange(path=blob, offset=0, size=size)),
+            descriptor_for(config, "").digest: Content(data=config),
+            mdesc.digest: Content(data=manifest),
+        },
+        roots=(Root(repository="bench/ours", descriptor=mdesc, tags=("1",), kind=RootKind.FLAVOR, label="blob"),),
+        components=(),
+    )
     result = api.publish(plan, open_target(host))
     assert result.stats.bytes_pushed >= size
 
@@ -67,8 +74,13 @@ def _measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, 
     from this Python process would otherwise start with (and report) this process's resident pages."""
     with tempfile.NamedTemporaryFile(suffix=".rss") as rss:
         start = time.perf_counter()
-        proc = subprocess.run([_GNU_TIME, "-f", "%M", "-o", rss.name, *cmd], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, check=False)
+        proc = subprocess.run(
+            [_GNU_TIME, "-f", "%M", "-o", rss.name, *cmd],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.decode()}")
@@ -104,8 +116,14 @@ def main() -> None:
             (layout / "blobs" / "sha256" / descriptor_for(data, "").hex).write_bytes(data)
         os.link(blob, layout / "blobs" / "sha256" / digest.split(":")[1])
         mdesc = descriptor_for(manifest, MediaType.OCI_MANIFEST)
-        (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "manifests": [
-            mdesc.with_annotations({"org.opencontainers.image.ref.name": "1"}).to_dict()]}))
+        (layout / "index.json").write_bytes(
+            canonical_json(
+                {
+                    "schemaVersion": 2,
+                    "manifests": [mdesc.with_annotations({"org.opencontainers.image.ref.name": "1"}).to_dict()],
+                }
+            )
+        )
         curl_script = (
             'loc=$(curl -fsS -X POST -D - -o /dev/null "http://$1/v2/bench/curl/blobs/uploads/" '
             "| tr -d '\\r' | sed -n 's/^[Ll]ocation: //p'); "
@@ -122,8 +140,14 @@ def main() -> None:
                         cmd = [sys.executable, __file__, "--child-ours", str(blob), reg.host]
                     elif name == "skopeo":
                         cache.unlink(missing_ok=True)  # else skopeo remembers the blob and mounts it
-                        cmd = ["skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false", f"oci:{layout}:1",
-                               f"docker://{reg.host}/bench/skopeo:1"]
+                        cmd = [
+                            "skopeo",
+                            "copy",
+                            "--preserve-digests",
+                            "--dest-tls-verify=false",
+                            f"oci:{layout}:1",
+                            f"docker://{reg.host}/bench/skopeo:1",
+                        ]
                     else:
                         cmd = ["bash", "-c", curl_script, "curl", reg.host, str(blob), digest]
                     results[name].append(_measure(cmd, env))
@@ -133,7 +157,8 @@ def main() -> None:
 
     med = {k: (statistics.median(w for w, _ in v), max(r for _, r in v)) for k, v in results.items()}
     report = {
-        "size_mib": args.size_mib, "rounds": args.rounds,
+        "size_mib": args.size_mib,
+        "rounds": args.rounds,
         "seconds": {k: round(v[0], 2) for k, v in med.items()},
         "peak_rss_mib": {k: round(v[1], 1) for k, v in med.items()},
         "time_ratio_vs_skopeo": round(med["gl-ocm"][0] / med["skopeo"][0], 3),

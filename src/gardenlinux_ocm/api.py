@@ -15,9 +15,21 @@ from .oci.model import TAG_RE
 from .oci.target import ReadOnlyTarget, Target
 from .plan.build import build_plan
 from .plan.model import ReleasePlan
+from .sign import sign_plan, sign_published
 from .spec import ReleaseSpec, lint_components, load_release
+from .verify import verify
 
-__all__ = ["lint", "sample_artefacts", "plan_release", "publish", "PublishResult", "copy_release"]
+__all__ = [
+    "lint",
+    "sample_artefacts",
+    "plan_release",
+    "publish",
+    "PublishResult",
+    "copy_release",
+    "verify",
+    "sign_published",
+    "sign_plan",
+]
 
 
 def lint(components: Path) -> list[str]:
@@ -42,16 +54,23 @@ class PublishResult:
     target: str
 
 
-def publish(plan: ReleasePlan, target: Target, *, jobs: int = 4,
-            on_event: Callable[[Event], None] | None = None) -> PublishResult:
+def publish(
+    plan: ReleasePlan, target: Target, *, jobs: int = 4, on_event: Callable[[Event], None] | None = None
+) -> PublishResult:
     """Write a plan to a target: blobs, manifests, the release index, component versions; tags last."""
     roots = [CopyRoot(repository=r.repository, descriptor=r.descriptor, tags=r.tags) for r in plan.roots]
     stats = copy(PlanSource(plan), target, roots, jobs=jobs, on_event=on_event)
     return PublishResult(plan=plan, stats=stats, target=target.name)
 
 
-def copy_release(src: ReadOnlyTarget, dst: Target, *, version: str | None = None, jobs: int = 4,
-                 on_event: Callable[[Event], None] | None = None) -> CopyStats:
+def copy_release(
+    src: ReadOnlyTarget,
+    dst: Target,
+    *,
+    version: str | None = None,
+    jobs: int = 4,
+    on_event: Callable[[Event], None] | None = None,
+) -> CopyStats:
     """Copy every repository and tag of `src` (only the tags of `version` when given) to `dst`, digests unchanged.
 
     Component versions are copied last, so a component version never appears before what it references.

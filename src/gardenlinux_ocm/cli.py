@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +24,8 @@ from rich.table import Table
 from . import __version__, api
 from .errors import GlOcmError, UsageError
 from .oci.copy import CopyStats, Event, EventKind
+from .ocm.signing import SignatureAlgorithm, load_private_key
+from .sign import DEFAULT_SIGNATURE_NAME, sign_plan
 from .targets import DEFAULT_TARGET, RegistryOptions, open_source, open_target
 
 app = typer.Typer(
@@ -36,7 +38,6 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 out = Console()
-T = TypeVar("T")
 _state = {"verbose": False}
 
 
@@ -50,16 +51,21 @@ class RenderFormat(StrEnum):
     JSON = "json"
 
 
-ComponentsOpt = Annotated[Path, typer.Option("--components", "-c", help="Directory of the component specs.",
-                                             envvar="GL_OCM_COMPONENTS")]
+ComponentsOpt = Annotated[
+    Path, typer.Option("--components", "-c", help="Directory of the component specs.", envvar="GL_OCM_COMPONENTS")
+]
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", help="table for people, json for machines.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Parallel transfers.")]
 UserOpt = Annotated[str | None, typer.Option("--username", help="Registry user; the password is read from stdin.")]
 PwStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")]
-PlainOpt = Annotated[bool | None, typer.Option(
-    "--plain-http/--no-plain-http", help="Force plain HTTP (default: only for loopback registries).")]
-CaOpt = Annotated[Path | None, typer.Option("--ca-file", exists=True, dir_okay=False,
-                                            help="PEM bundle of CAs to trust for the registry.")]
+PlainOpt = Annotated[
+    bool | None,
+    typer.Option("--plain-http/--no-plain-http", help="Force plain HTTP (default: only for loopback registries)."),
+]
+CaOpt = Annotated[
+    Path | None,
+    typer.Option("--ca-file", exists=True, dir_okay=False, help="PEM bundle of CAs to trust for the registry."),
+]
 InsecureOpt = Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify TLS certificates.")]
 
 
@@ -71,16 +77,20 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details; show tracebacks.")] = False,
 ) -> None:
     _state["verbose"] = verbose
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
-def _guard(fn: Callable[[], T]) -> T:
+def _guard[T](fn: Callable[[], T]) -> T:
     """Run a command body: user errors become one paragraph on stderr and an exit code, never a traceback."""
     try:
         return fn()
@@ -95,12 +105,15 @@ def _guard(fn: Callable[[], T]) -> T:
         if _state["verbose"]:
             raise
         where = f" {e.filename}" if e.filename else ""
-        err.print(f"[bold red]error:[/]{escape(where)}: {escape(str(e.strerror or e))}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/]{escape(where)}: {escape(str(e.strerror or e))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(1) from None
 
 
-def _registry_options(username: str | None, password_stdin: bool, plain_http: bool | None, ca_file: Path | None,
-                      insecure: bool) -> RegistryOptions:
+def _registry_options(
+    username: str | None, password_stdin: bool, plain_http: bool | None, ca_file: Path | None, insecure: bool
+) -> RegistryOptions:
     from .oci.credentials import auth_file_candidates, credentials_lookup, load_auth_files
 
     explicit = None
@@ -113,16 +126,26 @@ def _registry_options(username: str | None, password_stdin: bool, plain_http: bo
     env_user, env_pass = os.environ.get("GL_OCM_REGISTRY_USERNAME"), os.environ.get("GL_OCM_REGISTRY_PASSWORD")
     from_env = (env_user, env_pass) if env_user and env_pass is not None else None
     files = load_auth_files(auth_file_candidates(os.environ, Path.home()))
-    return RegistryOptions(credentials=credentials_lookup(explicit, from_env, files), plain_http=plain_http,
-                           ca_file=ca_file, insecure_skip_tls_verify=insecure)
+    return RegistryOptions(
+        credentials=credentials_lookup(explicit, from_env, files),
+        plain_http=plain_http,
+        ca_file=ca_file,
+        insecure_skip_tls_verify=insecure,
+    )
 
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[Event], None]]:
     """Byte progress on a terminal; otherwise one quiet line per tag set (blobs are summed up at the end)."""
     if enabled and err.is_terminal:
-        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                      console=err, transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
             task = bar.add_task("transferring", total=None)
 
             def on_bar(e: Event) -> None:
@@ -176,10 +199,14 @@ def _default_artefacts(version: str) -> Path:
 @app.command()
 def render(
     version: Annotated[str, typer.Argument(help="Release version, e.g. 1473.0.")],
-    artefacts: Annotated[Path | None, typer.Option(
-        "--artefacts", "-a", help="Build output directory [default: build/artefacts/VERSION].")] = None,
+    artefacts: Annotated[
+        Path | None,
+        typer.Option("--artefacts", "-a", help="Build output directory \\[default: build/artefacts/VERSION]."),
+    ] = None,
     fmt: Annotated[RenderFormat, typer.Option("--format", "-f", help="yaml or json.")] = RenderFormat.YAML,
-    output_file: Annotated[Path | None, typer.Option("--output-file", "-o", help="Write here instead of stdout.")] = None,
+    output_file: Annotated[
+        Path | None, typer.Option("--output-file", "-o", help="Write here instead of stdout.")
+    ] = None,
     components: ComponentsOpt = Path("components"),
 ) -> None:
     """Render the OCM component descriptors of a release (byte-identical for the same spec and artefacts).
@@ -200,11 +227,19 @@ def render(
 
 
 def _summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat) -> None:
-    rows = [{"kind": r.kind.value, "name": r.label, "reference": f"{r.repository}:{r.tags[0]}",
-             "digest": r.descriptor.digest} for r in plan.roots]
+    rows = [
+        {
+            "kind": r.kind.value,
+            "name": r.label,
+            "reference": f"{r.repository}:{r.tags[0]}",
+            "digest": r.descriptor.digest,
+        }
+        for r in plan.roots
+    ]
     if fmt is OutputFormat.JSON:
-        out.print_json(json.dumps({"target": target, "version": plan.version, "published": rows,
-                                   "stats": _stats_dict(stats)}))
+        out.print_json(
+            json.dumps({"target": target, "version": plan.version, "published": rows, "stats": _stats_dict(stats)})
+        )
         return
     table = Table(title=f"Garden Linux {plan.version} on {target}")
     table.add_column("kind")
@@ -213,18 +248,27 @@ def _summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat) -> Non
     for row in rows:
         table.add_row(row["kind"], row["reference"], row["digest"][:19] + "…")
     out.print(table)
-    out.print(f"{stats.blobs_pushed} blobs pushed ({stats.bytes_pushed} bytes), {stats.blobs_mounted} mounted, "
-              f"{stats.blobs_skipped} already present; {stats.manifests_pushed} manifests pushed; "
-              f"{stats.tags_set} tags set, {stats.tags_unchanged} unchanged", highlight=False)
+    out.print(
+        f"{stats.blobs_pushed} blobs pushed ({stats.bytes_pushed} bytes), {stats.blobs_mounted} mounted, "
+        f"{stats.blobs_skipped} already present; {stats.manifests_pushed} manifests pushed; "
+        f"{stats.tags_set} tags set, {stats.tags_unchanged} unchanged",
+        highlight=False,
+    )
 
 
 @app.command()
 def publish(
     version: Annotated[str, typer.Argument(help="Release version, e.g. 1473.0.")],
-    to: Annotated[str, typer.Option("--to", "-t", help="oci-layout:DIR or a registry base HOST[:PORT][/PREFIX].",
-                                    envvar="GL_OCM_TARGET")] = DEFAULT_TARGET,
-    artefacts: Annotated[Path | None, typer.Option(
-        "--artefacts", "-a", help="Build output directory [default: build/artefacts/VERSION].")] = None,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", "-t", help="oci-layout:DIR or a registry base HOST\\[:PORT]\\[/PREFIX].", envvar="GL_OCM_TARGET"
+        ),
+    ] = DEFAULT_TARGET,
+    artefacts: Annotated[
+        Path | None,
+        typer.Option("--artefacts", "-a", help="Build output directory \\[default: build/artefacts/VERSION]."),
+    ] = None,
     components: ComponentsOpt = Path("components"),
     jobs: JobsOpt = 4,
     output: OutputOpt = OutputFormat.TABLE,
@@ -233,6 +277,33 @@ def publish(
     plain_http: PlainOpt = None,
     ca_file: CaOpt = None,
     insecure_skip_tls_verify: InsecureOpt = False,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign-key",
+            exists=True,
+            dir_okay=False,
+            envvar="GL_OCM_SIGN_KEY",
+            help="Sign the component versions with this PEM RSA private key before publishing.",
+        ),
+    ] = None,
+    sign_algorithm: Annotated[
+        SignatureAlgorithm,
+        typer.Option("--sign-algorithm", help="RSASSA-PKCS1-V1_5 (the OCM CLI default) or RSASSA-PSS."),
+    ] = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
+    signature_name: Annotated[
+        str, typer.Option("--signature-name", help="Name of the signature.")
+    ] = DEFAULT_SIGNATURE_NAME,
+    key_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-password-file",
+            exists=True,
+            dir_okay=False,
+            envvar="GL_OCM_KEY_PASSWORD_FILE",
+            help="File holding the password of an encrypted --sign-key.",
+        ),
+    ] = None,
 ) -> None:
     """Publish a release: flavor manifests, container images, the release index and the OCM component versions.
 
@@ -242,10 +313,15 @@ def publish(
       gl-ocm publish 1473.0
       gl-ocm publish 1473.0 --to 127.0.0.1:5000 --artefacts build/artefacts/1473.0
     """
+
     def run() -> api.PublishResult:
         _, plan = api.plan_release(components, version, artefacts or _default_artefacts(version))
-        target = open_target(to, _registry_options(username, password_stdin, plain_http, ca_file,
-                                                   insecure_skip_tls_verify))
+        if sign_key is not None:  # the key is checked before any I/O on the target
+            password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
+            plan = sign_plan(plan, load_private_key(sign_key, password), algorithm=sign_algorithm, name=signature_name)
+        target = open_target(
+            to, _registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+        )
         with _progress(output is OutputFormat.TABLE) as on_event:
             return api.publish(plan, target, jobs=jobs, on_event=on_event)
 
@@ -270,6 +346,7 @@ def copy_cmd(
 
     Example: gl-ocm copy oci-layout:build/oci 127.0.0.1:5000/mirror --version 1473.0
     """
+
     def run() -> CopyStats:
         opts = _registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
         src, dst = open_source(source, opts), open_target(target, opts)
@@ -280,9 +357,12 @@ def copy_cmd(
     if output is OutputFormat.JSON:
         out.print_json(json.dumps({"source": source, "target": target, "stats": _stats_dict(stats)}))
     else:
-        out.print(f"copied {source} -> {target}: {stats.blobs_pushed} blobs pushed ({stats.bytes_pushed} bytes), "
-                  f"{stats.blobs_mounted} mounted, {stats.blobs_skipped} present, "
-                  f"{stats.manifests_pushed} manifests, {stats.tags_set} tags set", highlight=False)
+        out.print(
+            f"copied {source} -> {target}: {stats.blobs_pushed} blobs pushed ({stats.bytes_pushed} bytes), "
+            f"{stats.blobs_mounted} mounted, {stats.blobs_skipped} present, "
+            f"{stats.manifests_pushed} manifests, {stats.tags_set} tags set",
+            highlight=False,
+        )
 
 
 def _register_trust_commands() -> None:

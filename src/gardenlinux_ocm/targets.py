@@ -12,8 +12,15 @@ from .errors import UsageError
 from .oci.layout import LayoutTarget
 from .oci.target import ReadOnlyTarget, Target
 
-__all__ = ["TargetKind", "TargetName", "RegistryOptions", "parse_target", "open_target", "open_source",
-           "DEFAULT_TARGET"]
+__all__ = [
+    "TargetKind",
+    "TargetName",
+    "RegistryOptions",
+    "parse_target",
+    "open_target",
+    "open_source",
+    "DEFAULT_TARGET",
+]
 
 DEFAULT_TARGET = "oci-layout:build/oci"
 
@@ -45,7 +52,7 @@ def parse_target(text: str) -> TargetName:
     for kind in (TargetKind.LAYOUT, TargetKind.CTF, TargetKind.COMPONENT_ARCHIVE):
         prefix = f"{kind.value}:"
         if text.startswith(prefix):
-            location = text[len(prefix):]
+            location = text[len(prefix) :]
             if not location:
                 raise UsageError(f"target {text!r} names no directory", hint=f"write {prefix}DIR")
             return TargetName(kind=kind, location=location)

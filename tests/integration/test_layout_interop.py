@@ -19,8 +19,11 @@ from gardenlinux_ocm.ocm.serialise import read_descriptor_tar
 from support.release import REFERENCE
 
 pytestmark = pytest.mark.tools
-V2_SCHEMAS = ["ocm--component-descriptor-v2-schema.yaml", "cc-utils--ocm-component-descriptor-schema.yaml",
-              "ocm-spec-2023-historical--compdesc-v2-json-schema.yaml"]
+V2_SCHEMAS = [
+    "ocm--component-descriptor-v2-schema.yaml",
+    "cc-utils--ocm-component-descriptor-schema.yaml",
+    "ocm-spec-2023-historical--compdesc-v2-json-schema.yaml",
+]
 
 
 def _need(tool: str) -> None:
@@ -83,8 +86,9 @@ def test_descriptors_read_back_validate(published: Path, schema_name: str) -> No
         with target.fetch(repo, desc) as f:
             manifest = json.loads(f.read())
         layer = manifest["layers"][0]
-        with target.fetch(repo, desc.__class__(media_type=layer["mediaType"], digest=layer["digest"],
-                                               size=layer["size"])) as f:
+        with target.fetch(
+            repo, desc.__class__(media_type=layer["mediaType"], digest=layer["digest"], size=layer["size"])
+        ) as f:
             descriptor = yaml.safe_load(read_descriptor_tar(f.read()))
         errors = list(cls(schema).iter_errors(descriptor))
         assert errors == [], f"{repo}: {[e.message for e in errors[:3]]}"

@@ -50,8 +50,12 @@ def on_registry(registry: RegistryServer, plan: ReleasePlan) -> str:
 
 
 def _target(base: str, **kw: Any) -> RegistryTarget:
-    return RegistryTarget(base=base, credentials=lambda h: None, retry=RetryPolicy(attempts=6, base_delay=0.05,
-                                                                                   max_delay=0.5, total=60), **kw)
+    return RegistryTarget(
+        base=base,
+        credentials=lambda h: None,
+        retry=RetryPolicy(attempts=6, base_delay=0.05, max_delay=0.5, total=60),
+        **kw,
+    )
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> str:
@@ -71,10 +75,21 @@ def _roots_digests(target: ReadOnlyTarget, plan: ReleasePlan) -> dict[str, str]:
     return {f"{r.repository}:{t}": target.resolve(r.repository, t).digest for r in plan.roots for t in r.tags}
 
 
-def test_cli_publish_twice_second_run_uploads_nothing(registry: RegistryServer, samples: Path,
-                                                      plan: ReleasePlan) -> None:
-    args = ["publish", VERSION, "--to", f"{registry.host}/cli", "--artefacts", str(samples), "--components",
-            str(COMPONENTS), "--output", "json"]
+def test_cli_publish_twice_second_run_uploads_nothing(
+    registry: RegistryServer, samples: Path, plan: ReleasePlan
+) -> None:
+    args = [
+        "publish",
+        VERSION,
+        "--to",
+        f"{registry.host}/cli",
+        "--artefacts",
+        str(samples),
+        "--components",
+        str(COMPONENTS),
+        "--output",
+        "json",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     second = runner.invoke(app, args)
@@ -93,8 +108,15 @@ def test_skopeo_pulls_base_container_and_umoci_unpacks(on_registry: str, tmp_pat
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not on PATH")
     out = tmp_path / "img"
-    _run("skopeo", "--override-arch", arch, "copy", "--src-tls-verify=false", f"docker://{on_registry}/gardenlinux:1473.0",
-         f"oci:{out}:x")
+    _run(
+        "skopeo",
+        "--override-arch",
+        arch,
+        "copy",
+        "--src-tls-verify=false",
+        f"docker://{on_registry}/gardenlinux:1473.0",
+        f"oci:{out}:x",
+    )
     cfg = json.loads(_run("skopeo", "inspect", "--config", f"oci:{out}:x"))
     assert (cfg["architecture"], cfg["os"]) == (arch, "linux")
     _run("umoci", "unpack", "--rootless", "--image", f"{out}:x", str(tmp_path / "bundle"))
@@ -106,15 +128,41 @@ def test_podman_pull(on_registry: str, tmp_path: Path) -> None:
     if shutil.which("podman") is None:
         pytest.skip("podman not on PATH (optional: apt-get install podman)")
     root, run = tmp_path / "storage", tmp_path / "run"
-    result = subprocess.run(["podman", "--root", str(root), "--runroot", str(run), "--storage-driver", "vfs", "pull",
-                             "--tls-verify=false", f"{on_registry}/gardenlinux:1473.0"], capture_output=True, text=True,
-                            timeout=180)
+    result = subprocess.run(
+        [
+            "podman",
+            "--root",
+            str(root),
+            "--runroot",
+            str(run),
+            "--storage-driver",
+            "vfs",
+            "pull",
+            "--tls-verify=false",
+            f"{on_registry}/gardenlinux:1473.0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if result.returncode != 0 and ("permission" in result.stderr.lower() or "namespace" in result.stderr.lower()):
         pytest.skip(f"podman cannot run in this sandbox: {result.stderr.strip()[:200]}")
     assert result.returncode == 0, result.stderr
     image_id = result.stdout.strip().splitlines()[-1]
-    inspect = json.loads(_run("podman", "--root", str(root), "--runroot", str(run), "--storage-driver", "vfs",
-                              "image", "inspect", image_id))
+    inspect = json.loads(
+        _run(
+            "podman",
+            "--root",
+            str(root),
+            "--runroot",
+            str(run),
+            "--storage-driver",
+            "vfs",
+            "image",
+            "inspect",
+            image_id,
+        )
+    )
     assert inspect[0]["Os"] == "linux"
 
 
@@ -139,8 +187,11 @@ def _gardener_oci_client(host: str) -> Any:
     def base_api_url(image_reference: str) -> str:
         return f"http://{om.OciImageReference.to_image_ref(image_reference).netloc}/v2/"
 
-    client = oci.client.Client(credentials_lookup=oci.client.no_credentials_lookup, max_retries=0,
-                               routes=oci.client.OciRoutes(base_api_url_lookup=base_api_url))
+    client = oci.client.Client(
+        credentials_lookup=oci.client.no_credentials_lookup,
+        max_retries=0,
+        routes=oci.client.OciRoutes(base_api_url_lookup=base_api_url),
+    )
     client.token_cache.set_auth_method(f"{host}/x", oci.client.AuthMethod.BASIC)
     return client
 
@@ -152,10 +203,10 @@ def test_gardener_ocm_lookup_and_accesses_resolve(on_registry: str, plan: Releas
 
     host = on_registry.split("/")[0]
     lookup = ocm.retrieve.create_default_component_descriptor_lookup(
-        ocm_repository_lookup=ocm.retrieve.ocm_repository_lookup(on_registry), oci_client=_gardener_oci_client(host))
+        ocm_repository_lookup=ocm.retrieve.ocm_repository_lookup(on_registry), oci_client=_gardener_oci_client(host)
+    )
     root = lookup(ocm.ComponentIdentity(ROOT, VERSION))
-    components = [n.component.name for n in ocm.iter.iter(root, lookup=lookup)
-                  if isinstance(n, ocm.iter.ComponentNode)]
+    components = [n.component.name for n in ocm.iter.iter(root, lookup=lookup) if isinstance(n, ocm.iter.ComponentNode)]
     assert sorted(components) == sorted(c.name for c in plan.components)
     target = _target(on_registry)
     layers: dict[str, Descriptor] = {}
@@ -182,20 +233,23 @@ def test_gardener_ocm_lookup_and_accesses_resolve(on_registry: str, plan: Releas
     assert resolved > 26 * 6
 
 
-def test_publish_through_faults_gives_same_digests(registry: RegistryServer, fault_proxy: Any,
-                                                   plan: ReleasePlan) -> None:
-    proxy = fault_proxy(registry, [
-        Fault.error(503, method="PUT", path=r"/blobs/uploads/", nth=2),
-        Fault.error(500, method="HEAD", path=r"/blobs/", nth=5),
-        Fault.error(429, method="POST", path=r"/blobs/uploads/", nth=7),
-        Fault.cut(method="PUT", path=r"/blobs/uploads/", after=1000, nth=10),
-        Fault.error(503, method="PUT", path=r"/manifests/", nth=3),
-    ])
+def test_publish_through_faults_gives_same_digests(
+    registry: RegistryServer, fault_proxy: Any, plan: ReleasePlan
+) -> None:
+    proxy = fault_proxy(
+        registry,
+        [
+            Fault.error(503, method="PUT", path=r"/blobs/uploads/", nth=2),
+            Fault.error(500, method="HEAD", path=r"/blobs/", nth=5),
+            Fault.error(429, method="POST", path=r"/blobs/uploads/", nth=7),
+            Fault.cut(method="PUT", path=r"/blobs/uploads/", after=1000, nth=10),
+            Fault.error(503, method="PUT", path=r"/manifests/", nth=3),
+        ],
+    )
     result = api.publish(plan, _target(f"{proxy.host}/faulty"), jobs=4)
     assert len(proxy.injected) == 5 and result.stats.manifests_pushed == len(plan.roots)
     clean = _target(f"{registry.host}/faulty")
-    assert _roots_digests(clean, plan) == {k: v for k, v in
-                                           _roots_digests(LayoutTargetFromPlan(plan), plan).items()}
+    assert _roots_digests(clean, plan) == {k: v for k, v in _roots_digests(LayoutTargetFromPlan(plan), plan).items()}
     for r in plan.roots:
         _assert_whole(clean, r.repository, r.descriptor)
 
@@ -211,13 +265,20 @@ class LayoutTargetFromPlan:
 
 
 def test_run_dying_midway_never_leaves_dangling_tags_and_rerun_converges(
-        registry: RegistryServer, fault_proxy: Any, plan: ReleasePlan) -> None:
+    registry: RegistryServer, fault_proxy: Any, plan: ReleasePlan
+) -> None:
     # The registry starts failing every manifest PUT after the 12th: the run dies with some tags set.
     proxy = fault_proxy(registry, [Fault.error(500, method="PUT", path=r"/manifests/", nth=12, times=None)])
     base = f"{proxy.host}/dying"
     with pytest.raises(RegistryError) as info:
-        api.publish(plan, RegistryTarget(base=base, credentials=lambda h: None,
-                                         retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, total=5)))
+        api.publish(
+            plan,
+            RegistryTarget(
+                base=base,
+                credentials=lambda h: None,
+                retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, total=5),
+            ),
+        )
     assert "500" in str(info.value) and "/dying/" in str(info.value)
     direct = _target(f"{registry.host}/dying")
     tagged = 0
@@ -233,8 +294,21 @@ def test_run_dying_midway_never_leaves_dangling_tags_and_rerun_converges(
 
 def test_killed_process_then_rerun_converges(registry: RegistryServer, samples: Path, plan: ReleasePlan) -> None:
     base = f"{registry.host}/killed"
-    cmd = [sys.executable, "-m", "gardenlinux_ocm", "publish", VERSION, "--to", base, "--artefacts", str(samples),
-           "--components", str(COMPONENTS), "--jobs", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gardenlinux_ocm",
+        "publish",
+        VERSION,
+        "--to",
+        base,
+        "--artefacts",
+        str(samples),
+        "--components",
+        str(COMPONENTS),
+        "--jobs",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None
     for line in proc.stderr:
@@ -259,8 +333,18 @@ def _cli_error(args: list[str], env: dict[str, str] | None = None, stdin: str | 
 
 
 def test_bad_credentials(tls_registry: RegistryServer, samples: Path) -> None:
-    base = ["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS),
-            "--to", tls_registry.host, "--ca-file", str(tls_registry.ca_file)]
+    base = [
+        "publish",
+        VERSION,
+        "--artefacts",
+        str(samples),
+        "--components",
+        str(COMPONENTS),
+        "--to",
+        tls_registry.host,
+        "--ca-file",
+        str(tls_registry.ca_file),
+    ]
     out = _cli_error(base, env={"GL_OCM_REGISTRY_USERNAME": "alice", "GL_OCM_REGISTRY_PASSWORD": "wrong-pw-123"})
     assert "401" in out or "unauthorized" in out.lower()
     assert "wrong-pw-123" not in out
@@ -269,25 +353,53 @@ def test_bad_credentials(tls_registry: RegistryServer, samples: Path) -> None:
 
 
 def test_token_auth_publish_with_password_stdin(token_registry: RegistryServer, samples: Path) -> None:
-    result = runner.invoke(app, ["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS),
-                                 "--to", f"{token_registry.host}/tok", "--ca-file", str(token_registry.ca_file),
-                                 "--username", ALICE[0], "--password-stdin", "--output", "json"],
-                           input=f"{ALICE[1]}\n")
+    result = runner.invoke(
+        app,
+        [
+            "publish",
+            VERSION,
+            "--artefacts",
+            str(samples),
+            "--components",
+            str(COMPONENTS),
+            "--to",
+            f"{token_registry.host}/tok",
+            "--ca-file",
+            str(token_registry.ca_file),
+            "--username",
+            ALICE[0],
+            "--password-stdin",
+            "--output",
+            "json",
+        ],
+        input=f"{ALICE[1]}\n",
+    )
     assert result.exit_code == 0, result.output
     assert ALICE[1] not in result.output
     assert any("push" in " ".join(r.scopes) for r in token_registry.issuer.requests)
 
 
 def test_unreachable_registry(samples: Path) -> None:
-    out = _cli_error(["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS),
-                      "--to", f"127.0.0.1:{free_port()}"])
+    out = _cli_error(
+        [
+            "publish",
+            VERSION,
+            "--artefacts",
+            str(samples),
+            "--components",
+            str(COMPONENTS),
+            "--to",
+            f"127.0.0.1:{free_port()}",
+        ]
+    )
     assert "cannot reach" in out
 
 
 def test_registry_answering_html(fault_proxy: Any, samples: Path) -> None:
     proxy = fault_proxy(None, [Fault.html()])
-    out = _cli_error(["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS),
-                      "--to", proxy.host])
+    out = _cli_error(
+        ["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS), "--to", proxy.host]
+    )
     assert "did not answer like an OCI registry" in out
 
 
@@ -296,8 +408,9 @@ def layout_release(published: Path) -> Iterator[str]:
     yield f"oci-layout:{published}"
 
 
-def test_copy_layout_to_registry_and_back(layout_release: str, registry: RegistryServer, tmp_path: Path,
-                                          plan: ReleasePlan) -> None:
+def test_copy_layout_to_registry_and_back(
+    layout_release: str, registry: RegistryServer, tmp_path: Path, plan: ReleasePlan
+) -> None:
     mirror = f"{registry.host}/mirror"
     result = runner.invoke(app, ["copy", layout_release, mirror, "--output", "json"])
     assert result.exit_code == 0, result.output
@@ -314,8 +427,25 @@ def test_copy_layout_to_registry_and_back(layout_release: str, registry: Registr
 
 def test_no_secret_in_environment_leaks_into_errors(tls_registry: RegistryServer, samples: Path) -> None:
     env = {**os.environ, "GL_OCM_REGISTRY_USERNAME": "alice", "GL_OCM_REGISTRY_PASSWORD": "s3cr3t-value"}
-    proc = subprocess.run([sys.executable, "-m", "gardenlinux_ocm", "--verbose", "publish", VERSION, "--artefacts",
-                           str(samples), "--components", str(COMPONENTS), "--to", tls_registry.host],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gardenlinux_ocm",
+            "--verbose",
+            "publish",
+            VERSION,
+            "--artefacts",
+            str(samples),
+            "--components",
+            str(COMPONENTS),
+            "--to",
+            tls_registry.host,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "s3cr3t-value" not in proc.stdout + proc.stderr

@@ -29,26 +29,69 @@ def test_lint_ok_and_bad(components: Path) -> None:
 
 def test_publish_missing_artefacts_exits_2_and_writes_nothing(components: Path, tmp_path: Path) -> None:
     target = tmp_path / "oci"
-    result = runner.invoke(app, ["publish", "1473.0", "--components", str(components), "--artefacts",
-                                 str(tmp_path / "none"), "--to", f"oci-layout:{target}"])
+    result = runner.invoke(
+        app,
+        [
+            "publish",
+            "1473.0",
+            "--components",
+            str(components),
+            "--artefacts",
+            str(tmp_path / "none"),
+            "--to",
+            f"oci-layout:{target}",
+        ],
+    )
     assert result.exit_code == 2 and "does not exist" in result.output and not target.exists()
 
 
 def test_publish_json_output(samples: Path, tmp_path: Path) -> None:
     from support.release import COMPONENTS
 
-    result = runner.invoke(app, ["publish", "1473.0", "--components", str(COMPONENTS), "--artefacts", str(samples),
-                                 "--to", f"oci-layout:{tmp_path / 'oci'}", "--output", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "publish",
+            "1473.0",
+            "--components",
+            str(COMPONENTS),
+            "--artefacts",
+            str(samples),
+            "--to",
+            f"oci-layout:{tmp_path / 'oci'}",
+            "--output",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["stats"]["manifests_pushed"] == len(data["published"])
     assert {"kind": "index", "name": "gardenlinux:1473.0", "reference": "gardenlinux:1473.0"}.items() <= next(
-        r for r in data["published"] if r["kind"] == "index").items()
+        r for r in data["published"] if r["kind"] == "index"
+    ).items()
 
 
 def test_bad_target_is_usage_error(samples: Path) -> None:
     from support.release import COMPONENTS
 
-    result = runner.invoke(app, ["publish", "1473.0", "--components", str(COMPONENTS), "--artefacts", str(samples),
-                                 "--to", "https://user:pw@example.com"])
+    result = runner.invoke(
+        app,
+        [
+            "publish",
+            "1473.0",
+            "--components",
+            str(COMPONENTS),
+            "--artefacts",
+            str(samples),
+            "--to",
+            "https://user:pw@example.com",
+        ],
+    )
     assert result.exit_code == 2 and "user:pw" not in result.output and "***@example.com" in result.output
+
+
+def test_every_command_has_help() -> None:
+    for command in ("lint", "sample-artefacts", "render", "publish", "copy", "verify", "sign"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0, f"{command}: {result.output}"
+        assert "Usage" in result.output

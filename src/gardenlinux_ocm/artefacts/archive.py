@@ -61,7 +61,8 @@ def _blob_name(desc: Descriptor) -> str:
 def read_container_archive(path: Path, arch: str) -> ContainerArchive:
     """Find the image for `arch` in an OCI archive; errors name the archive and what is missing."""
     try:
-        tar = tarfile.open(path, mode="r:")  # uncompressed only: members must be seekable ranges
+        # Uncompressed only: blobs are served as byte ranges of the archive.
+        tar = tarfile.open(path, mode="r:")  # noqa: SIM115  # closed by the `with tar` below
     except (tarfile.TarError, OSError) as e:
         raise InventoryError(f"{path}: not an uncompressed OCI archive (tar): {e}") from e
     with tar:

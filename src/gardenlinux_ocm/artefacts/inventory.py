@@ -90,11 +90,16 @@ def classify(spec: ReleaseSpec, names: list[str]) -> tuple[dict[str, dict[str, s
             problems.append(f"{name}: flavor {flavor} is not in the release spec")
             continue
         suffix = m["suffix"]
-        role = "container-archive" if suffix == _ARCHIVE_SUFFIX else (
-            by_suffix[suffix].name if suffix in by_suffix else None)
+        role = (
+            "container-archive"
+            if suffix == _ARCHIVE_SUFFIX
+            else (by_suffix[suffix].name if suffix in by_suffix else None)
+        )
         if role is None:
-            problems.append(f"{name}: unknown suffix '.{suffix}'; known: "
-                            + ", ".join(sorted("." + s for s in [*by_suffix, _ARCHIVE_SUFFIX])))
+            problems.append(
+                f"{name}: unknown suffix '.{suffix}'; known: "
+                + ", ".join(sorted("." + s for s in [*by_suffix, _ARCHIVE_SUFFIX]))
+            )
             continue
         slot = groups.setdefault(flavor, {})
         if role in slot:
@@ -105,24 +110,34 @@ def classify(spec: ReleaseSpec, names: list[str]) -> tuple[dict[str, dict[str, s
         have = groups.get(f.name, {})
         missing = [r for r in spec.required_roles if r not in have]
         if missing:
-            problems.append(f"{f.name}: missing required {', '.join(missing)} "
-                            f"(expected {', '.join(spec.artefact_base_name(f.cname, f.arch) + '.' + spec.role(r).suffix for r in missing)})")
+            base = spec.artefact_base_name(f.cname, f.arch)
+            expected = ", ".join(f"{base}.{spec.role(r).suffix}" for r in missing)
+            problems.append(f"{f.name}: missing required {', '.join(missing)} (expected {expected})")
         if "container-archive" in have:
-            problems.append(f"{have['container-archive']}: an OCI archive for flavor {f.name}, which is not a container")
+            problems.append(
+                f"{have['container-archive']}: an OCI archive for flavor {f.name}, which is not a container"
+            )
     for c in spec.containers:
         if "container-archive" not in groups.get(c.name_arch, {}):
-            problems.append(f"{c.name_arch}: missing the container image "
-                            f"{spec.artefact_base_name(c.cname, c.arch)}.{_ARCHIVE_SUFFIX}")
+            problems.append(
+                f"{c.name_arch}: missing the container image "
+                f"{spec.artefact_base_name(c.cname, c.arch)}.{_ARCHIVE_SUFFIX}"
+            )
     return groups, problems
 
 
 def scan(directory: Path, spec: ReleaseSpec) -> Inventory:
     """Read a build output directory into an `Inventory`; raises `InventoryError` listing every problem."""
     if not directory.is_dir():
-        raise InventoryError(f"artefact directory {directory} does not exist",
-                             hint=f"build the release, or run 'gl-ocm sample-artefacts {spec.version} -o {directory}'")
-    names = [p.relative_to(directory).as_posix() for p in sorted(directory.rglob("*"))
-             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts)]
+        raise InventoryError(
+            f"artefact directory {directory} does not exist",
+            hint=f"build the release, or run 'gl-ocm sample-artefacts {spec.version} -o {directory}'",
+        )
+    names = [
+        p.relative_to(directory).as_posix()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    ]
     groups, problems = classify(spec, names)
     if problems:
         listed = "\n  ".join(problems[:_MAX_LISTED])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 import tarfile
 from pathlib import Path
@@ -17,8 +16,19 @@ from ..spec.model import Container, Flavor, ReleaseSpec
 __all__ = ["write_samples", "flavor_files", "container_files", "deterministic_tar"]
 
 _MTIME = 0
-_SIZES = {"raw": 16384, "qcow2": 12288, "vhd": 16384, "vmdk": 12288, "ova": 12288, "gcpimage": 8192, "pxe": 8192,
-          "kernel": 2048, "initrd": 4096, "uki": 4096, "sbom": 1024}
+_SIZES = {
+    "raw": 16384,
+    "qcow2": 12288,
+    "vhd": 16384,
+    "vmdk": 12288,
+    "ova": 12288,
+    "gcpimage": 8192,
+    "pxe": 8192,
+    "kernel": 2048,
+    "initrd": 4096,
+    "uki": 4096,
+    "sbom": 1024,
+}
 
 
 def _noise(seed: str, size: int) -> bytes:
@@ -77,8 +87,13 @@ def _content(spec: ReleaseSpec, flavor: Flavor, role: str) -> bytes:
 
 def flavor_files(spec: ReleaseSpec, flavor: Flavor) -> dict[str, bytes]:
     """File name -> content for one flavor: the required roles, the platform's images and the flavor's extras."""
-    roles = [*spec.required_roles, *spec.platform(flavor.platform).images, *flavor.extra_roles,
-             "release-metadata", "package-list"]
+    roles = [
+        *spec.required_roles,
+        *spec.platform(flavor.platform).images,
+        *flavor.extra_roles,
+        "release-metadata",
+        "package-list",
+    ]
     base = spec.artefact_base_name(flavor.cname, flavor.arch)
     out: dict[str, bytes] = {}
     for role in dict.fromkeys(roles):
@@ -91,25 +106,43 @@ def _container_image(spec: ReleaseSpec, container: Container) -> bytes:
     os_release = _os_release(spec, container.cname, container.arch, ("base", "container", "_slim"))
     layer_tar = deterministic_tar([("etc/os-release", os_release), ("etc/hostname", b"gardenlinux\n")])
     layer = gzip.compress(layer_tar, mtime=0)
-    config = canonical_json({
-        "architecture": container.arch,
-        "os": "linux",
-        "created": spec.release_date,
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/sh"],
-                   "Labels": {"org.opencontainers.image.version": spec.version}},
-        "rootfs": {"type": "layers", "diff_ids": [descriptor_for(layer_tar, "").digest]},
-    })
+    config = canonical_json(
+        {
+            "architecture": container.arch,
+            "os": "linux",
+            "created": spec.release_date,
+            "config": {
+                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                "Cmd": ["/bin/sh"],
+                "Labels": {"org.opencontainers.image.version": spec.version},
+            },
+            "rootfs": {"type": "layers", "diff_ids": [descriptor_for(layer_tar, "").digest]},
+        }
+    )
     config_desc = descriptor_for(config, MediaType.OCI_CONFIG)
     layer_desc = descriptor_for(layer, MediaType.OCI_LAYER_TAR_GZIP)
-    manifest = canonical_json({"schemaVersion": 2, "mediaType": MediaType.OCI_MANIFEST,
-                               "config": config_desc.to_dict(), "layers": [layer_desc.to_dict()]})
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": MediaType.OCI_MANIFEST,
+            "config": config_desc.to_dict(),
+            "layers": [layer_desc.to_dict()],
+        }
+    )
     manifest_desc = descriptor_for(manifest, MediaType.OCI_MANIFEST)
-    index = canonical_json({"schemaVersion": 2, "mediaType": MediaType.OCI_INDEX,
-                            "manifests": [manifest_desc.with_annotations(
-                                {"org.opencontainers.image.ref.name": spec.version}).to_dict()]})
+    index = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": MediaType.OCI_INDEX,
+            "manifests": [
+                manifest_desc.with_annotations({"org.opencontainers.image.ref.name": spec.version}).to_dict()
+            ],
+        }
+    )
     files = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)]
-    files += [(f"blobs/sha256/{d.hex}", b) for d, b in
-              [(manifest_desc, manifest), (config_desc, config), (layer_desc, layer)]]
+    files += [
+        (f"blobs/sha256/{d.hex}", b) for d, b in [(manifest_desc, manifest), (config_desc, config), (layer_desc, layer)]
+    ]
     return deterministic_tar(files)
 
 

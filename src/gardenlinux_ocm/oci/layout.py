@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import NotFound, TargetError
-from .model import MediaType, Descriptor, canonical_json, parse_descriptor
+from .model import Descriptor, MediaType, canonical_json, parse_descriptor
 from .streams import copy_verified
 
 __all__ = ["LayoutTarget", "REF_NAME"]
@@ -71,8 +71,9 @@ class LayoutTarget:
         try:
             f = path.open("rb")
         except FileNotFoundError as e:
-            raise NotFound(f"{self.name}/{repository}@{descriptor.digest} not found",
-                           reference=f"{repository}@{descriptor.digest}") from e
+            raise NotFound(
+                f"{self.name}/{repository}@{descriptor.digest} not found", reference=f"{repository}@{descriptor.digest}"
+            ) from e
         with f:
             yield f
 
@@ -148,8 +149,9 @@ class LayoutTarget:
             index = self._index(repository)
             entries = [e for e in index.get("manifests", []) if (e.get("annotations") or {}).get(REF_NAME) != tag]
             entries.append(descriptor.bare().with_annotations({REF_NAME: tag}).to_dict())
-            entries.sort(key=lambda e: (e["annotations"].get(REF_NAME, "") if e.get("annotations") else "",
-                                        e["digest"]))
+            entries.sort(
+                key=lambda e: (e["annotations"].get(REF_NAME, "") if e.get("annotations") else "", e["digest"])
+            )
             index["manifests"] = entries
             new = canonical_json(index)
             path = repo / "index.json"

@@ -42,7 +42,7 @@ class PlanSource:
         assert content.range is not None
         reader = RangeReader(content.range.path, content.range.offset, content.range.size)
         try:
-            yield io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]  # RawIOBase is raw
+            yield io.BufferedReader(reader, buffer_size=1 << 20)
         finally:
             reader.close()
 

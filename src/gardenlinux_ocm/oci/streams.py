@@ -65,5 +65,8 @@ def copy_verified(src: BinaryIO, dst: BinaryIO, digest: str, size: int, what: st
             break
     got = f"sha256:{h.hexdigest()}"
     if n != size or got != digest:
-        raise DigestMismatch(f"{what}: content does not match its descriptor (expected {digest}, {size} bytes; "
-                             f"got {got if n == size else 'more or fewer bytes'}, {n} bytes)", reference=what)
+        raise DigestMismatch(
+            f"{what}: content does not match its descriptor (expected {digest}, {size} bytes; "
+            f"got {got if n == size else 'more or fewer bytes'}, {n} bytes)",
+            reference=what,
+        )

@@ -49,8 +49,16 @@ def pack_component(descriptor: Mapping[str, Any], blob_sizes: Mapping[str, int])
     layer = descriptor_tar(yaml_bytes)
     layer_desc = descriptor_for(layer, MediaType.OCM_DESCRIPTOR_YAML_TAR)
     # Key order as OCM Go writes the config: mediaType, digest, size.
-    config = json.dumps({"componentDescriptorLayer": {"mediaType": layer_desc.media_type, "digest": layer_desc.digest,
-                                                       "size": layer_desc.size}}, separators=(",", ":")).encode()
+    config = json.dumps(
+        {
+            "componentDescriptorLayer": {
+                "mediaType": layer_desc.media_type,
+                "digest": layer_desc.digest,
+                "size": layer_desc.size,
+            }
+        },
+        separators=(",", ":"),
+    ).encode()
     config_desc = descriptor_for(config, MediaType.OCM_CONFIG)
 
     users: dict[str, list[dict[str, Any]]] = {}
@@ -62,18 +70,26 @@ def pack_component(descriptor: Mapping[str, Any], blob_sizes: Mapping[str, int])
             users.setdefault(digest, []).append({"kind": "resource", "identity": resource_identity(res)})
             media.setdefault(digest, access.get("mediaType", "application/octet-stream"))
     blobs = tuple(
-        Descriptor(media_type=media[d], digest=d, size=blob_sizes[d],
-                   annotations=(("software.ocm.artifact", canonical_json(u).decode()),))
+        Descriptor(
+            media_type=media[d],
+            digest=d,
+            size=blob_sizes[d],
+            annotations=(("software.ocm.artifact", canonical_json(u).decode()),),
+        )
         for d, u in users.items()
     )
-    manifest = canonical_json({
-        "schemaVersion": 2,
-        "mediaType": MediaType.OCI_MANIFEST,
-        "config": config_desc.to_dict(),
-        "layers": [layer_desc.to_dict(), *(b.to_dict() for b in blobs)],
-        "annotations": {"software.ocm.componentversion": f"{comp['name']}:{comp['version']}",
-                        "software.ocm.creator": CREATOR},
-    })
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": MediaType.OCI_MANIFEST,
+            "config": config_desc.to_dict(),
+            "layers": [layer_desc.to_dict(), *(b.to_dict() for b in blobs)],
+            "annotations": {
+                "software.ocm.componentversion": f"{comp['name']}:{comp['version']}",
+                "software.ocm.creator": CREATOR,
+            },
+        }
+    )
     return PackedComponent(
         name=comp["name"],
         version=comp["version"],

@@ -25,8 +25,11 @@ __all__ = [
     "EXCLUDED_DIGEST",
 ]
 
-EXCLUDED_DIGEST = {"hashAlgorithm": "NO-DIGEST", "normalisationAlgorithm": "EXCLUDE-FROM-SIGNATURE",
-                   "value": "NO-DIGEST"}
+EXCLUDED_DIGEST = {
+    "hashAlgorithm": "NO-DIGEST",
+    "normalisationAlgorithm": "EXCLUDE-FROM-SIGNATURE",
+    "value": "NO-DIGEST",
+}
 PLATFORM_IMAGE_RESOURCE = "gardenlinux"
 FLAVOR_RESOURCE = "flavor"
 
@@ -91,9 +94,14 @@ def resource_identity(resource: dict[str, Any]) -> dict[str, str]:
     return {"name": resource["name"], **resource.get("extraIdentity", {})}
 
 
-def _component(spec: ReleaseSpec, name: str, resources: list[dict[str, Any]], *,
-               sources: list[dict[str, Any]] | None = None,
-               references: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _component(
+    spec: ReleaseSpec,
+    name: str,
+    resources: list[dict[str, Any]],
+    *,
+    sources: list[dict[str, Any]] | None = None,
+    references: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "meta": {"schemaVersion": "v2"},
         "component": {
@@ -150,15 +158,29 @@ def render_release(spec: ReleaseSpec, index: OciArtefactRef) -> dict[str, Any]:
             access = {"type": "wget", "url": ext.url}
         else:
             access = {"type": "ociArtifact", "imageReference": ext.image_reference}
-        resources.append({"name": ext.name, "version": spec.version, "type": ext.type, "relation": "external",
-                          "access": access, "digest": dict(EXCLUDED_DIGEST)})
-    sources = [{
-        "name": spec.source_name,
-        "version": spec.version,
-        "type": "git",
-        "access": {"type": "gitHub", "repoUrl": spec.source_url, "commit": spec.commit,
-                   "ref": f"refs/tags/{spec.version}"},
-    }]
+        resources.append(
+            {
+                "name": ext.name,
+                "version": spec.version,
+                "type": ext.type,
+                "relation": "external",
+                "access": access,
+                "digest": dict(EXCLUDED_DIGEST),
+            }
+        )
+    sources = [
+        {
+            "name": spec.source_name,
+            "version": spec.version,
+            "type": "git",
+            "access": {
+                "type": "gitHub",
+                "repoUrl": spec.source_url,
+                "commit": spec.commit,
+                "ref": f"refs/tags/{spec.version}",
+            },
+        }
+    ]
     references = [
         {"name": "cloud-images", "componentName": spec.components.cloud_images, "version": spec.version},
         {"name": "container-images", "componentName": spec.components.container_images, "version": spec.version},

@@ -7,6 +7,8 @@ from typing import Any
 
 from ..artefacts.archive import FileRange
 from ..artefacts.inventory import ArtefactFile, ContainerArtefacts, FlavorArtefacts, Inventory
+from ..oci.model import EMPTY_DESCRIPTOR, EMPTY_JSON, Descriptor, MediaType, Platform, canonical_json, descriptor_for
+from ..oci.model import version_to_tag as _tag
 from ..ocm.pack import PackedComponent, pack_component
 from ..ocm.render import (
     FileResource,
@@ -15,16 +17,18 @@ from ..ocm.render import (
     render_container_images,
     render_release,
 )
-from ..oci.model import EMPTY_DESCRIPTOR, EMPTY_JSON, Descriptor, MediaType, Platform, canonical_json, descriptor_for
-from ..oci.model import version_to_tag as _tag
 from ..spec.model import Flavor, ReleaseSpec
 from .model import Content, ReleasePlan, Root, RootKind
 
 __all__ = ["build_plan", "pack_plan", "flavor_tag", "container_tag", "flavor_annotations", "SOURCE_ANNOTATIONS"]
 
 TITLE = "org.opencontainers.image.title"
-SOURCE_ANNOTATIONS = ("org.opencontainers.image.source", "org.opencontainers.image.revision",
-                      "org.opencontainers.image.version", "org.opencontainers.image.created")
+SOURCE_ANNOTATIONS = (
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.version",
+    "org.opencontainers.image.created",
+)
 
 
 def flavor_tag(spec: ReleaseSpec, flavor: Flavor) -> str:
@@ -83,19 +87,29 @@ def _layer(f: ArtefactFile, arch: str) -> Descriptor:
 
 
 def _flavor_manifest(spec: ReleaseSpec, fa: FlavorArtefacts) -> bytes:
-    return canonical_json({
-        "schemaVersion": 2,
-        "mediaType": MediaType.OCI_MANIFEST,
-        "artifactType": spec.flavor_artifact_type,
-        "config": EMPTY_DESCRIPTOR.to_dict(),
-        "layers": [_layer(f, fa.flavor.arch).to_dict() for f in fa.files],
-        "annotations": flavor_annotations(spec, fa.flavor),
-    })
+    return canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": MediaType.OCI_MANIFEST,
+            "artifactType": spec.flavor_artifact_type,
+            "config": EMPTY_DESCRIPTOR.to_dict(),
+            "layers": [_layer(f, fa.flavor.arch).to_dict() for f in fa.files],
+            "annotations": flavor_annotations(spec, fa.flavor),
+        }
+    )
 
 
 def _file_resources(files: Sequence[ArtefactFile]) -> list[FileResource]:
-    return [FileResource(role=f.role.name, resource_type=f.role.resource_type, media_type=f.role.media_type,
-                         digest=f.digest, size=f.size) for f in files]
+    return [
+        FileResource(
+            role=f.role.name,
+            resource_type=f.role.resource_type,
+            media_type=f.role.media_type,
+            digest=f.digest,
+            size=f.size,
+        )
+        for f in files
+    ]
 
 
 def build_plan(spec: ReleaseSpec, inventory: Inventory) -> ReleasePlan:
@@ -128,21 +142,27 @@ def build_plan(spec: ReleaseSpec, inventory: Inventory) -> ReleasePlan:
         platform = Platform(architecture=fa.flavor.arch, os="gardenlinux", os_version=spec.version)
         entry = Descriptor(media_type=desc.media_type, digest=desc.digest, size=desc.size, platform=platform)
         index_entries.append(entry.with_annotations(_selector_annotations(spec, fa.flavor)).to_dict())
-        flavor_refs.append((fa.flavor, OciArtefactRef(repository=repo, tag=tag, descriptor=desc),
-                            _file_resources(fa.files)))
+        flavor_refs.append(
+            (fa.flavor, OciArtefactRef(repository=repo, tag=tag, descriptor=desc), _file_resources(fa.files))
+        )
 
     # Container images first: clients that take the first matching linux entry get the container.
-    index = canonical_json({
-        "schemaVersion": 2,
-        "mediaType": MediaType.OCI_INDEX,
-        "manifests": container_entries + index_entries,
-        "annotations": _release_annotations(spec),
-    })
+    index = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": MediaType.OCI_INDEX,
+            "manifests": container_entries + index_entries,
+            "annotations": _release_annotations(spec),
+        }
+    )
     index_desc = descriptor_for(index, MediaType.OCI_INDEX)
     contents[index_desc.digest] = Content(data=index)
     index_tag = _tag(spec.version)
-    roots.append(Root(repository=repo, descriptor=index_desc, tags=(index_tag,), kind=RootKind.INDEX,
-                      label=f"{repo}:{index_tag}"))
+    roots.append(
+        Root(
+            repository=repo, descriptor=index_desc, tags=(index_tag,), kind=RootKind.INDEX, label=f"{repo}:{index_tag}"
+        )
+    )
 
     descriptors = [
         render_cloud_images(spec, flavor_refs),
@@ -152,24 +172,47 @@ def build_plan(spec: ReleaseSpec, inventory: Inventory) -> ReleasePlan:
     return pack_plan(spec.version, contents, roots, descriptors, blob_sizes)
 
 
-def _plan_container(spec: ReleaseSpec, ca: ContainerArtefacts, contents: dict[str, Content], roots: list[Root],
-                    entries: list[dict[str, Any]]) -> Any:
+def _plan_container(
+    spec: ReleaseSpec,
+    ca: ContainerArtefacts,
+    contents: dict[str, Content],
+    roots: list[Root],
+    entries: list[dict[str, Any]],
+) -> Any:
     image = ca.image
     for blob, rng in image.blobs:
         contents.setdefault(blob.digest, Content(range=rng))
     contents[image.manifest.digest] = Content(data=image.manifest_bytes)
     tag = container_tag(spec, ca.container.cname, ca.container.arch)
     bare = image.manifest.bare()
-    roots.append(Root(repository=spec.release_repository, descriptor=bare, tags=(tag,), kind=RootKind.CONTAINER,
-                      label=ca.container.name_arch))
-    entries.append(Descriptor(media_type=bare.media_type, digest=bare.digest, size=bare.size,
-                              platform=Platform(architecture=image.platform.architecture, os="linux")).to_dict())
+    roots.append(
+        Root(
+            repository=spec.release_repository,
+            descriptor=bare,
+            tags=(tag,),
+            kind=RootKind.CONTAINER,
+            label=ca.container.name_arch,
+        )
+    )
+    entries.append(
+        Descriptor(
+            media_type=bare.media_type,
+            digest=bare.digest,
+            size=bare.size,
+            platform=Platform(architecture=image.platform.architecture, os="linux"),
+        ).to_dict()
+    )
     ref = OciArtefactRef(repository=spec.release_repository, tag=tag, descriptor=bare)
     return (ca.container, ref, _file_resources(ca.files))
 
 
-def pack_plan(version: str, contents: Mapping[str, Content], roots: Sequence[Root],
-              descriptors: Sequence[Mapping[str, Any]], blob_sizes: Mapping[str, int]) -> ReleasePlan:
+def pack_plan(
+    version: str,
+    contents: Mapping[str, Content],
+    roots: Sequence[Root],
+    descriptors: Sequence[Mapping[str, Any]],
+    blob_sizes: Mapping[str, int],
+) -> ReleasePlan:
     """Add the component versions (descriptors in publish order) to the OCI part of a plan."""
     all_contents = dict(contents)
     all_roots = [r for r in roots if r.kind is not RootKind.COMPONENT]
@@ -178,7 +221,14 @@ def pack_plan(version: str, contents: Mapping[str, Content], roots: Sequence[Roo
         pc = pack_component(d, blob_sizes)
         for data in (pc.config, pc.layer, pc.manifest):
             all_contents[descriptor_for(data, "").digest] = Content(data=data)
-        all_roots.append(Root(repository=pc.repository, descriptor=pc.manifest_descriptor, tags=(pc.tag,),
-                              kind=RootKind.COMPONENT, label=f"{pc.name}:{pc.version}"))
+        all_roots.append(
+            Root(
+                repository=pc.repository,
+                descriptor=pc.manifest_descriptor,
+                tags=(pc.tag,),
+                kind=RootKind.COMPONENT,
+                label=f"{pc.name}:{pc.version}",
+            )
+        )
         packed.append(pc)
     return ReleasePlan(version=version, contents=all_contents, roots=tuple(all_roots), components=tuple(packed))

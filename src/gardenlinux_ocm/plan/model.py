@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from ..artefacts.archive import FileRange
-from ..ocm.pack import PackedComponent
 from ..oci.model import Descriptor
+from ..ocm.pack import PackedComponent
 
 __all__ = ["Content", "RootKind", "Root", "ReleasePlan"]
 

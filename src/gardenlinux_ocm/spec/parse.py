@@ -6,7 +6,7 @@ import difflib
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 
@@ -53,7 +53,10 @@ def _describe(error: jsonschema.ValidationError) -> tuple[tuple[str | int, ...],
         missing = str(error.message).split("'")[1] if "'" in error.message else error.message
         return path, f"missing required key '{missing}'"
     if v == "enum":
-        return path, f"{inst!r} is not allowed; expected one of: {', '.join(map(str, error.validator_value))}"
+        return (
+            path,
+            f"{inst!r} is not allowed; expected one of: {', '.join(map(str, cast(list[Any], error.validator_value)))}",
+        )
     if v == "pattern":
         return path, f"{inst!r} does not match the expected form {error.validator_value}"
     if v == "type":
@@ -73,9 +76,7 @@ def validate_document(doc: SpecDocument, schema_name: str) -> None:
         return
     described = [_describe(e) for e in errors[:_MAX_ERRORS]]
     first_path, first_msg = described[0]
-    extra = "".join(
-        f"\n  {doc.file}:{doc.line(p) or '?'}: {_path_text(p)}: {m}" for p, m in described[1:]
-    )
+    extra = "".join(f"\n  {doc.file}:{doc.line(p) or '?'}: {_path_text(p)}: {m}" for p, m in described[1:])
     more = f"\n  ... and {len(errors) - _MAX_ERRORS} more" if len(errors) > _MAX_ERRORS else ""
     raise SpecError(
         first_msg + extra + more,
@@ -99,8 +100,12 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
 
     version = str(r["version"])
     if expected_version is not None and version != expected_version:
-        raise _fail(release, ("version",), f"says version {version!r}, but the file is for {expected_version!r}",
-                    hint=f"rename the file to {version}.yaml or fix 'version'")
+        raise _fail(
+            release,
+            ("version",),
+            f"says version {version!r}, but the file is for {expected_version!r}",
+            hint=f"rename the file to {version}.yaml or fix 'version'",
+        )
 
     roles = tuple(
         Role(name=name, suffix=v["suffix"], media_type=v["mediaType"], resource_type=v["resourceType"])
@@ -110,8 +115,11 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
     suffixes: dict[str, str] = {}
     for role in roles:
         if role.suffix in suffixes:
-            raise _fail(component, ("roles", role.name, "suffix"),
-                        f"suffix '{role.suffix}' is already used by role '{suffixes[role.suffix]}'")
+            raise _fail(
+                component,
+                ("roles", role.name, "suffix"),
+                f"suffix '{role.suffix}' is already used by role '{suffixes[role.suffix]}'",
+            )
         suffixes[role.suffix] = role.name
     for i, name in enumerate(c["requiredRoles"]):
         if name not in role_names:
@@ -120,8 +128,9 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
     for p in platforms:
         for i, image in enumerate(p.images):
             if image not in role_names:
-                raise _fail(component, ("platforms", p.name, "images", i),
-                            f"unknown role '{image}'{_hint(image, role_names)}")
+                raise _fail(
+                    component, ("platforms", p.name, "images", i), f"unknown role '{image}'{_hint(image, role_names)}"
+                )
     platform_names = [p.name for p in platforms]
     archs = tuple(c["architectures"])
 
@@ -130,19 +139,34 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
     for i, f in enumerate(r["flavors"]):
         platform, flags = parse_cname(f["cname"])
         if platform not in platform_names:
-            raise _fail(release, ("flavors", i, "cname"),
-                        f"cname '{f['cname']}' starts with unknown platform '{platform}'; "
-                        f"known platforms: {', '.join(platform_names)}{_hint(platform, platform_names)}")
+            raise _fail(
+                release,
+                ("flavors", i, "cname"),
+                f"cname '{f['cname']}' starts with unknown platform '{platform}'; "
+                f"known platforms: {', '.join(platform_names)}{_hint(platform, platform_names)}",
+            )
         for j, extra_role in enumerate(f.get("extraRoles", [])):
             if extra_role not in role_names:
-                raise _fail(release, ("flavors", i, "extraRoles", j),
-                            f"unknown role '{extra_role}'{_hint(extra_role, role_names)}")
+                raise _fail(
+                    release,
+                    ("flavors", i, "extraRoles", j),
+                    f"unknown role '{extra_role}'{_hint(extra_role, role_names)}",
+                )
         for arch in f["architectures"]:
             if arch not in archs:
-                raise _fail(release, ("flavors", i, "architectures"),
-                            f"architecture '{arch}' is not one of the spec's architectures: {', '.join(archs)}")
-            flavor = Flavor(cname=f["cname"], arch=arch, platform=platform, feature_flags=flags,
-                            features=tuple(f.get("features", ())), extra_roles=tuple(f.get("extraRoles", ())))
+                raise _fail(
+                    release,
+                    ("flavors", i, "architectures"),
+                    f"architecture '{arch}' is not one of the spec's architectures: {', '.join(archs)}",
+                )
+            flavor = Flavor(
+                cname=f["cname"],
+                arch=arch,
+                platform=platform,
+                feature_flags=flags,
+                features=tuple(f.get("features", ())),
+                extra_roles=tuple(f.get("extraRoles", ())),
+            )
             if flavor.name in seen:
                 raise _fail(release, ("flavors", i, "cname"), f"flavor '{flavor.name}' is listed twice")
             seen.add(flavor.name)
@@ -154,11 +178,15 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
         kind = container_kinds.get(ct["name"])
         if kind is None:
             known = sorted(container_kinds)
-            raise _fail(release, ("containers", i, "name"),
-                        f"unknown container '{ct['name']}'; known: {', '.join(known)}{_hint(ct['name'], known)}")
+            raise _fail(
+                release,
+                ("containers", i, "name"),
+                f"unknown container '{ct['name']}'; known: {', '.join(known)}{_hint(ct['name'], known)}",
+            )
         for arch in ct["architectures"]:
-            container = Container(name=ct["name"], cname=kind["cname"], arch=arch,
-                                  description=kind.get("description", ""))
+            container = Container(
+                name=ct["name"], cname=kind["cname"], arch=arch, description=kind.get("description", "")
+            )
             if container.name_arch in seen:
                 raise _fail(release, ("containers", i), f"'{container.name_arch}' is listed twice")
             seen.add(container.name_arch)
@@ -168,13 +196,22 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
     overrides: dict[str, str] = r.get("externalReferences", {})
     for name in overrides:
         if name not in shared_refs:
-            raise _fail(release, ("externalReferences", name),
-                        f"unknown external reference '{name}'{_hint(name, sorted(shared_refs))}")
+            raise _fail(
+                release,
+                ("externalReferences", name),
+                f"unknown external reference '{name}'{_hint(name, sorted(shared_refs))}",
+            )
     refs = []
     for name, v in shared_refs.items():
         value = overrides.get(name, v.get("url") or v.get("imageReference") or "").replace("{version}", version)
-        refs.append(ExternalReference(name=name, type=v["type"], url=value if "url" in v else None,
-                                      image_reference=value if "imageReference" in v else None))
+        refs.append(
+            ExternalReference(
+                name=name,
+                type=v["type"],
+                url=value if "url" in v else None,
+                image_reference=value if "imageReference" in v else None,
+            )
+        )
 
     comps = c["components"]
     return ReleaseSpec(
@@ -184,8 +221,9 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
         provider=c["provider"],
         source_name=c["source"]["name"],
         source_url=c["source"]["repoUrl"],
-        components=ComponentNames(release=comps["release"], cloud_images=comps["cloudImages"],
-                                  container_images=comps["containerImages"]),
+        components=ComponentNames(
+            release=comps["release"], cloud_images=comps["cloudImages"], container_images=comps["containerImages"]
+        ),
         release_repository=c["repositories"]["release"],
         flavor_artifact_type=c["flavorArtifactType"],
         roles=roles,

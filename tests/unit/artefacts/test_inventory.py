@@ -13,7 +13,6 @@ from gardenlinux_ocm.artefacts.inventory import scan
 from gardenlinux_ocm.errors import InventoryError
 from gardenlinux_ocm.oci.layout import LayoutTarget
 from gardenlinux_ocm.spec import load_release
-
 from support.release import COMPONENTS, VERSION
 
 BASE = "aws-gardener_prod-amd64-1473.0-2b1b3a1d"
@@ -65,7 +64,7 @@ def test_badly_named_file(artefacts: Path) -> None:
 def test_duplicate_in_subdirectories(artefacts: Path) -> None:
     (artefacts / "copy").mkdir()
     shutil.copy(artefacts / f"{BASE}.tar", artefacts / "copy" / f"{BASE}.tar")
-    assert f"duplicate rootfs for aws-gardener_prod-amd64" in _problems(artefacts)
+    assert "duplicate rootfs for aws-gardener_prod-amd64" in _problems(artefacts)
 
 
 def test_missing_container_archive(artefacts: Path) -> None:

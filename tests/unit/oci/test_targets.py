@@ -53,8 +53,14 @@ class Counting:
 
 def _manifest(layer: bytes) -> tuple[bytes, Any, Any]:
     layer_desc = descriptor_for(layer, "application/octet-stream")
-    m = canonical_json({"schemaVersion": 2, "mediaType": MediaType.OCI_MANIFEST, "config": EMPTY_DESCRIPTOR.to_dict(),
-                        "layers": [layer_desc.to_dict()]})
+    m = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": MediaType.OCI_MANIFEST,
+            "config": EMPTY_DESCRIPTOR.to_dict(),
+            "layers": [layer_desc.to_dict()],
+        }
+    )
     return m, descriptor_for(m, MediaType.OCI_MANIFEST), layer_desc
 
 
@@ -96,8 +102,8 @@ def test_tagging_a_missing_manifest_fails(target: Target) -> None:
 
 def test_copy_children_first_and_idempotent(tmp_path: Path) -> None:
     src = MemoryTarget()
-    m, d, l = _manifest(b"payload")
-    for data, desc in ((EMPTY_JSON, EMPTY_DESCRIPTOR), (b"payload", l), (m, d)):
+    m, d, layer = _manifest(b"payload")
+    for data, desc in ((EMPTY_JSON, EMPTY_DESCRIPTOR), (b"payload", layer), (m, d)):
         src.push("src", desc, io.BytesIO(data))
     dst = Counting(LayoutTarget(tmp_path / "oci"))
     roots = [CopyRoot(repository="dst", source_repository="src", descriptor=d, tags=("v1",))]
@@ -123,7 +129,8 @@ def test_second_publish_writes_nothing(samples: Path, tmp_path: Path) -> None:
     first = api.publish(plan, target)
     assert first.stats.blobs_pushed > 0 and first.stats.blobs_mounted > 0  # local blobs are linked, not sent
     assert target.writes.index("tag gardenlinux:1473.0") > max(
-        i for i, w in enumerate(target.writes) if w.startswith("push gardenlinux@"))
+        i for i, w in enumerate(target.writes) if w.startswith("push gardenlinux@")
+    )
     snapshot = {p: p.read_bytes() for p in (tmp_path / "oci").rglob("index.json")}
     target.writes.clear()
     second = api.publish(plan, target)

@@ -13,7 +13,6 @@ import ocm
 from gardenlinux_ocm import api
 from gardenlinux_ocm.oci.model import EMPTY_DESCRIPTOR, MediaType, tag_to_version, version_to_tag
 from gardenlinux_ocm.plan.model import RootKind
-
 from support.release import COMPONENTS, VERSION
 
 
@@ -58,8 +57,7 @@ def test_flavor_manifest_shape(samples: Path) -> None:
 def test_publish_order_and_component_repositories(samples: Path) -> None:
     _, plan = _plan(samples)
     kinds = [r.kind for r in plan.roots]
-    assert kinds == sorted(kinds, key=[RootKind.CONTAINER, RootKind.FLAVOR, RootKind.INDEX,
-                                       RootKind.COMPONENT].index)
+    assert kinds == sorted(kinds, key=[RootKind.CONTAINER, RootKind.FLAVOR, RootKind.INDEX, RootKind.COMPONENT].index)
     components = [r for r in plan.roots if r.kind is RootKind.COMPONENT]
     assert [r.repository for r in components] == [
         "component-descriptors/github.com/gardenlinux/gardenlinux/cloud-images",
@@ -74,10 +72,14 @@ def test_component_manifest_uses_current_ocm_media_types(samples: Path) -> None:
     m = json.loads(pc.manifest)
     assert m["config"]["mediaType"] == MediaType.OCM_CONFIG
     assert m["layers"][0]["mediaType"] == "application/vnd.ocm.software.component-descriptor.v2+yaml+tar"
-    assert json.loads(pc.config) == {"componentDescriptorLayer": {k: m["layers"][0][k]
-                                                                  for k in ("mediaType", "digest", "size")}}
-    local = {r["access"]["localReference"] for r in pc.descriptor["component"]["resources"]
-             if r["access"]["type"] == "localBlob"}
+    assert json.loads(pc.config) == {
+        "componentDescriptorLayer": {k: m["layers"][0][k] for k in ("mediaType", "digest", "size")}
+    }
+    local = {
+        r["access"]["localReference"]
+        for r in pc.descriptor["component"]["resources"]
+        if r["access"]["type"] == "localBlob"
+    }
     assert {layer["digest"] for layer in m["layers"][1:]} == local
     assert len(pc.layer) % 512 == 0 and pc.layer.endswith(b"\0" * 1024)
 
@@ -92,8 +94,12 @@ def test_descriptors_load_with_gardener_ocm_fail_mode(samples: Path) -> None:
 def test_cloud_images_identity_like_gardener(samples: Path) -> None:
     _, plan = _plan(samples)
     resources = plan.component("github.com/gardenlinux/gardenlinux/cloud-images").descriptor["component"]["resources"]
-    image = next(r for r in resources if r["name"] == "gardenlinux"
-                 and r["extraIdentity"] == {"platform": "aws", "architecture": "amd64", "feature-flags": "gardener,_prod"})
+    image = next(
+        r
+        for r in resources
+        if r["name"] == "gardenlinux"
+        and r["extraIdentity"] == {"platform": "aws", "architecture": "amd64", "feature-flags": "gardener,_prod"}
+    )
     assert image["type"] == "virtual_machine_image"
     flavor = next(r for r in resources if r["name"] == "flavor" and r["extraIdentity"] == image["extraIdentity"])
     assert flavor["access"]["type"] == "relativeOciReference"
@@ -109,8 +115,24 @@ def test_render_is_byte_identical_across_processes(samples: Path, tmp_path: Path
     for seed in ("1", "4242"):
         out = tmp_path / f"render-{seed}.yaml"
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        subprocess.run([sys.executable, "-m", "gardenlinux_ocm", "render", VERSION, "--artefacts", str(samples),
-                        "--components", str(COMPONENTS), "-o", str(out)], check=True, env=env, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gardenlinux_ocm",
+                "render",
+                VERSION,
+                "--artefacts",
+                str(samples),
+                "--components",
+                str(COMPONENTS),
+                "-o",
+                str(out),
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] and b"github.com/gardenlinux/gardenlinux/cloud-images" in outputs[0]
     _, a = _plan(samples)

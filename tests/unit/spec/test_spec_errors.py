@@ -32,8 +32,18 @@ def _error(components: Path) -> SpecError:
 def test_shipped_specs_are_valid() -> None:
     spec = load_release(Path(__file__).resolve().parents[3] / "components", VERSION)
     assert len(spec.flavors) >= 20
-    assert {f.platform for f in spec.flavors} >= {"ali", "aws", "azure", "gcp", "gdch", "kvm", "metal", "openstack",
-                                                   "openstackbaremetal", "vmware"}
+    assert {f.platform for f in spec.flavors} >= {
+        "ali",
+        "aws",
+        "azure",
+        "gcp",
+        "gdch",
+        "kvm",
+        "metal",
+        "openstack",
+        "openstackbaremetal",
+        "vmware",
+    }
     assert {c.arch for c in spec.containers} == {"amd64", "arm64"}
 
 
@@ -80,8 +90,9 @@ def test_unknown_role_in_extra_roles(components: Path) -> None:
 
 def test_duplicate_flavor(components: Path) -> None:
     rel = _release(components)
-    rel.write_text(rel.read_text().replace(
-        "flavors:\n", "flavors:\n  - cname: aws-gardener_prod\n    architectures: [amd64]\n", 1))
+    rel.write_text(
+        rel.read_text().replace("flavors:\n", "flavors:\n  - cname: aws-gardener_prod\n    architectures: [amd64]\n", 1)
+    )
     e = _error(components)
     assert "flavor 'aws-gardener_prod-amd64' is listed twice" in e.message
 
