@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,10 +125,12 @@ def test_skopeo_pulls_base_container_and_umoci_unpacks(on_registry: str, tmp_pat
 
 
 @pytest.mark.tools
-def test_podman_pull(on_registry: str, tmp_path: Path) -> None:
+def test_podman_pull(on_registry: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if shutil.which("podman") is None:
         pytest.skip("podman not on PATH (optional: apt-get install podman)")
-    root, run = tmp_path / "storage", tmp_path / "run"
+    root = tmp_path / "storage"
+    run = Path(tempfile.mkdtemp(prefix="glp-", dir="/tmp"))  # podman wants a runroot under 50 characters
+    request.addfinalizer(lambda: shutil.rmtree(run, ignore_errors=True))
     result = subprocess.run(
         [
             "podman",
