@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -108,15 +108,16 @@ class LayoutTarget:
         (repo / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
         marker = repo / "oci-layout"
         if not marker.exists():
-            self._atomic_write(marker, _LAYOUT)
+            self._atomic_write(marker, lambda f: f.write(_LAYOUT))
         return repo
 
     @staticmethod
-    def _atomic_write(path: Path, data: bytes) -> None:
+    def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+        """Write through a temporary file in the same directory, fsync, then rename: all or nothing."""
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                write(f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -127,18 +128,11 @@ class LayoutTarget:
 
     def push(self, repository: str, descriptor: Descriptor, content: BinaryIO) -> None:
         self._writable(repository)
-        path = self._blob(repository, descriptor.digest)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                copy_verified(content, f, descriptor.digest, descriptor.size, f"{repository}@{descriptor.digest}")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        what = f"{repository}@{descriptor.digest}"
+        self._atomic_write(
+            self._blob(repository, descriptor.digest),
+            lambda f: copy_verified(content, f, descriptor.digest, descriptor.size, what),
+        )
 
     def tag(self, repository: str, descriptor: Descriptor, tag: str) -> None:
         repo = self._writable(repository)
@@ -156,7 +150,7 @@ class LayoutTarget:
             new = canonical_json(index)
             path = repo / "index.json"
             if not path.exists() or path.read_bytes() != new:
-                self._atomic_write(path, new)
+                self._atomic_write(path, lambda f: f.write(new))
 
     # -- Mounter
     def mount(self, repository: str, descriptor: Descriptor, from_repository: str) -> bool:
