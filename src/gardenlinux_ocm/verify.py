@@ -11,29 +11,26 @@ reference digests and signatures. Nothing here raises for what the target holds;
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped,unused-ignore]  # stubs are not a dependency
 import ocm
 import yaml
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .errors import GlOcmError, SigningError
+from .errors import GlOcmError
 from .oci.graph import successors
 from .oci.model import INDEX_MEDIA_TYPES, Descriptor, is_manifest, version_to_tag
 from .oci.target import ReadOnlyTarget
 from .ocm.archives import TITLE
 from .ocm.fetch import ComponentVersion, fetch_component, list_versions
-from .ocm.normalise import NormalisationAlgorithm, descriptor_digest
 from .ocm.pack import COMPONENT_DESCRIPTORS, component_repository
-from .ocm.signing import verify_digest
+from .verify_model import Check, CheckKind, VerifyReport, _dict, _dicts, _references, _short
+from .verify_signatures import _SignatureChecks, descriptor_digest_matches
 
 __all__ = ["CheckKind", "Check", "VerifyReport", "verify", "default_component", "descriptor_digest_matches",
            "RELEASE_COMPONENT"]
@@ -44,56 +41,6 @@ _LOCAL_BLOB = frozenset({"localblob", "localfilesystemblob"})
 _OCI_DIGEST = frozenset({"ociArtifactDigest/v1", "ociArtefactDigest/v1"})
 _EXCLUDED = "EXCLUDE-FROM-SIGNATURE"
 _MAX_MANIFEST = 4 << 20
-
-
-class CheckKind(StrEnum):
-    COMPONENT = "component"  # the component version is there and reads as one
-    SCHEMA = "schema"  # the descriptor validates against the OCM v2 schema
-    REFERENCE = "reference"  # a componentReference resolves (not missing, not a cycle)
-    RESOURCE = "resource"  # the access resolves; tag, digest and resource digest agree
-    INDEX = "index"  # an OCI index resource lists a manifest of the component closure
-    CONTENT = "content"  # deep: the bytes hash to their digests
-    DIGEST = "digest"  # componentReferences[].digest is the referenced descriptor's digest
-    SIGNATURE = "signature"
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Check:
-    kind: CheckKind
-    subject: str
-    ok: bool
-    detail: str = ""
-    component: str = ""  # name:version the check belongs to
-    skipped: bool = False  # nothing to check (external resource, unchecked access type); counts as ok
-
-    @property
-    def status(self) -> str:
-        return "skipped" if self.skipped else ("ok" if self.ok else "failed")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "component": self.component, "subject": self.subject,
-                "status": self.status, "detail": self.detail}
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class VerifyReport:
-    target: str
-    component: str
-    version: str | None
-    deep: bool
-    checks: tuple[Check, ...]
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
-
-    @property
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "component": self.component, "version": self.version, "deep": self.deep,
-                "ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
 
 
 def default_component(target: ReadOnlyTarget) -> str:
@@ -124,25 +71,6 @@ def verify(target: ReadOnlyTarget, component: str | None = None, version: str | 
     v.check_reference_digests(bool(public_keys or signature_names))
     v.check_signatures(name, version, public_keys, signature_names)
     return VerifyReport(target=target.name, component=name, version=version, deep=deep, checks=tuple(v.checks))
-
-
-def _short(name: str) -> str:
-    return name.rsplit("/", 1)[-1]
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    """The mappings of a list; [] for anything else (the schema check reports malformed descriptors)."""
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _references(cv: ComponentVersion | None) -> list[tuple[dict[str, Any], tuple[str, str]]]:
-    """The componentReferences of a component version with the (name, version) each one names."""
-    refs = _dict(cv.descriptor.get("component")).get("componentReferences") if cv else None
-    return [(r, (str(r.get("componentName", "")), str(r.get("version", "")))) for r in _dicts(refs)]
 
 
 def _identity(res: Mapping[str, Any]) -> str:
@@ -181,27 +109,7 @@ def _schema_problem(descriptor: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _fingerprint(key: rsa.RSAPublicKey) -> str:
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return "sha256:" + hashlib.sha256(der).hexdigest()[:16]
-
-
-def descriptor_digest_matches(descriptor: Mapping[str, Any], digest: Mapping[str, Any]) -> tuple[bool, str]:
-    """Recompute a descriptor digest as `digest` names it; jsonNormalisation/v1 is tried in both variants."""
-    algo, hash_algo = str(digest.get("normalisationAlgorithm", "")), str(digest.get("hashAlgorithm", ""))
-    want = str(digest.get("value", "")).lower()
-    got = ""
-    try:
-        for legacy in (False, True) if algo == NormalisationAlgorithm.JSON_V1 else (False,):
-            got = descriptor_digest(descriptor, algo, hash_algo, legacy_v1_extra_identity=legacy)
-            if got == want:
-                return True, f"{algo} {hash_algo} {want[:16]}… matches"
-    except SigningError as e:
-        return False, e.message
-    return False, f"{algo} digest mismatch: recorded {want[:16]}…, computed {got[:16]}…"
-
-
-class _Verifier:
+class _Verifier(_SignatureChecks):
     def __init__(self, target: ReadOnlyTarget, deep: bool) -> None:
         self.target, self.deep = target, deep
         self.checks: list[Check] = []
@@ -211,11 +119,6 @@ class _Verifier:
         self.oci: dict[tuple[str, str], list[tuple[str, Descriptor, str]]] = {}
         self.indexes: list[tuple[tuple[str, str], str, str, Descriptor, str]] = []  # key, repo, tag, desc, subject
         self.hashed: dict[tuple[str, str], tuple[str | None, int, list[Descriptor]]] = {}
-
-    def add(self, kind: CheckKind, subject: str, ok: bool, detail: str, component: str,
-            skipped: bool = False) -> None:
-        self.checks.append(Check(kind=kind, subject=subject, ok=ok, detail=detail, component=component,
-                                 skipped=skipped))
 
     # -- components and references
     def walk(self, name: str, version: str, stack: tuple[tuple[str, str], ...]) -> None:
@@ -424,69 +327,3 @@ class _Verifier:
                 for digest in sorted(listed - described.keys()):
                     self.add(CheckKind.INDEX, index_subject, False,
                              f"{where} lists {digest}, which no resource of the component closure describes", label)
-
-    # -- digests and signatures
-    def check_reference_digests(self, required: bool) -> None:
-        for key in self.order:
-            for ref, child in _references(self.loaded[key]):
-                subject, label = f"{_short(key[0])} -> {ref.get('name', '?')}", f"{key[0]}:{key[1]}"
-                target = self.loaded.get(child)
-                digest = ref.get("digest")
-                if not isinstance(digest, dict):
-                    if required:
-                        self.add(CheckKind.DIGEST, subject, False, "no digest: signatures do not cover it", label)
-                    continue
-                if target is None:
-                    self.add(CheckKind.DIGEST, subject, False, "referenced component not readable", label)
-                    continue
-                ok, detail = descriptor_digest_matches(target.descriptor, digest)
-                self.add(CheckKind.DIGEST, subject, ok, detail, label)
-
-    def check_signatures(self, name: str, version: str, keys: Sequence[tuple[str | None, rsa.RSAPublicKey]],
-                         names: Sequence[str]) -> None:
-        cv, label = self.loaded.get((name, version)), f"{name}:{version}"
-        if cv is None:
-            return
-        sigs = _dicts(cv.descriptor.get("signatures"))
-        if not keys and not names:
-            if sigs:
-                listed = ", ".join(str(s.get("name")) for s in sigs)
-                self.add(CheckKind.SIGNATURE, listed, True, "not checked: pass --public-key", label, True)
-            return
-        broken = [c for c in self.checks if not c.ok and c.kind in (CheckKind.DIGEST, CheckKind.REFERENCE,
-                                                                    CheckKind.COMPONENT)]
-        chain = f"; but the reference chain is broken ({len(broken)} failed check(s) above)" if broken else ""
-        for sig_name, key in keys:
-            subject = f"{sig_name or '*'} (key {_fingerprint(key)})"
-            candidates = [s for s in sigs if sig_name is None or s.get("name") == sig_name]
-            if not candidates:
-                self.add(CheckKind.SIGNATURE, subject, False, f"no signature named {sig_name}" if sig_name else
-                         "the descriptor carries no signatures", label)
-                continue
-            results = [self._signature(cv.descriptor, s, key) for s in candidates]
-            good = [f"{s.get('name')}: {d}" for s, (ok, d) in zip(candidates, results, strict=True) if ok]
-            detail = "; ".join(good) if good else "; ".join(f"{s.get('name')}: {d}" for s, (_, d) in
-                                                             zip(candidates, results, strict=True))
-            self.add(CheckKind.SIGNATURE, subject, bool(good) and not broken, detail + chain, label)
-        for sig_name in [n for n in names if n not in {k for k, _ in keys}]:
-            sig = next((s for s in sigs if s.get("name") == sig_name), None)
-            if sig is None:
-                self.add(CheckKind.SIGNATURE, sig_name, False, f"no signature named {sig_name}", label)
-                continue
-            ok, detail = descriptor_digest_matches(cv.descriptor, _dict(sig.get("digest")))
-            self.add(CheckKind.SIGNATURE, sig_name, ok and not broken,
-                     f"{detail} (no key: authenticity not checked){chain}", label)
-
-    @staticmethod
-    def _signature(descriptor: Mapping[str, Any], sig: Mapping[str, Any], key: rsa.RSAPublicKey) -> tuple[bool, str]:
-        digest = _dict(sig.get("digest"))
-        ok, detail = descriptor_digest_matches(descriptor, digest)
-        if not ok:
-            return False, detail
-        try:
-            valid = verify_digest(key, str(digest.get("value", "")).lower(), _dict(sig.get("signature")))
-        except SigningError as e:
-            return False, e.message
-        algorithm = _dict(sig.get("signature")).get("algorithm")
-        return valid, f"{algorithm} signature valid over {detail}" if valid else f"{algorithm} signature invalid"
-

@@ -1,0 +1,78 @@
+"""The report of verify(): each `Check` with its `CheckKind`, and readers of descriptor mappings the checks share."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import StrEnum
+from typing import Any
+
+from .ocm.fetch import ComponentVersion
+
+
+class CheckKind(StrEnum):
+    COMPONENT = "component"  # the component version is there and reads as one
+    SCHEMA = "schema"  # the descriptor validates against the OCM v2 schema
+    REFERENCE = "reference"  # a componentReference resolves (not missing, not a cycle)
+    RESOURCE = "resource"  # the access resolves; tag, digest and resource digest agree
+    INDEX = "index"  # an OCI index resource lists a manifest of the component closure
+    CONTENT = "content"  # deep: the bytes hash to their digests
+    DIGEST = "digest"  # componentReferences[].digest is the referenced descriptor's digest
+    SIGNATURE = "signature"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    kind: CheckKind
+    subject: str
+    ok: bool
+    detail: str = ""
+    component: str = ""  # name:version the check belongs to
+    skipped: bool = False  # nothing to check (external resource, unchecked access type); counts as ok
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.skipped else ("ok" if self.ok else "failed")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "component": self.component, "subject": self.subject,
+                "status": self.status, "detail": self.detail}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyReport:
+    target: str
+    component: str
+    version: str | None
+    deep: bool
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "component": self.component, "version": self.version, "deep": self.deep,
+                "ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
+
+
+def _short(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The mappings of a list; [] for anything else (the schema check reports malformed descriptors)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _references(cv: ComponentVersion | None) -> list[tuple[dict[str, Any], tuple[str, str]]]:
+    """The componentReferences of a component version with the (name, version) each one names."""
+    refs = _dict(cv.descriptor.get("component")).get("componentReferences") if cv else None
+    return [(r, (str(r.get("componentName", "")), str(r.get("version", "")))) for r in _dicts(refs)]
