@@ -11,8 +11,10 @@ from .artefacts.samples import write_samples
 from .errors import NotFound, UsageError
 from .oci.copy import CopyRoot, CopyStats, Event, copy
 from .oci.memory import PlanSource
-from .oci.model import TAG_RE
+from .oci.model import TAG_RE, tag_to_version, version_to_tag
 from .oci.target import ReadOnlyTarget, Target
+from .ocm.fetch import fetch_component
+from .ocm.pack import COMPONENT_DESCRIPTORS
 from .plan.build import build_plan
 from .plan.model import ReleasePlan
 from .sign import sign_plan, sign_published
@@ -73,20 +75,50 @@ def copy_release(
 ) -> CopyStats:
     """Copy every repository and tag of `src` (only the tags of `version` when given) to `dst`, digests unchanged.
 
-    Component versions are copied last, so a component version never appears before what it references.
+    Component versions are tagged last, each after the ones it references, so none ever appears before what it
+    references, even if the copy dies midway.
     """
     repos = src.repositories()
     if not repos:
         raise NotFound(f"{src.name} holds no repositories")
-    if version is not None and not TAG_RE.match(version.replace("+", ".build-")):
+    prefix = version_to_tag(version) if version else None
+    if prefix is not None and not TAG_RE.match(prefix):
         raise UsageError(f"{version!r} is not a valid version")
-    prefix = version.replace("+", ".build-") if version else None
-    roots: list[CopyRoot] = []
-    for repo in sorted(repos, key=lambda r: (r.startswith("component-descriptors/"), r)):
+    artefacts: list[CopyRoot] = []
+    components: list[CopyRoot] = []
+    for repo in repos:
         for tag in src.tags(repo):
             if prefix is not None and tag != prefix and not tag.startswith(prefix + "-"):
                 continue
-            roots.append(CopyRoot(repository=repo, descriptor=src.resolve(repo, tag), tags=(tag,)))
-    if not roots:
+            root = CopyRoot(repository=repo, descriptor=src.resolve(repo, tag), tags=(tag,))
+            (components if repo.startswith(COMPONENT_DESCRIPTORS + "/") else artefacts).append(root)
+    if not artefacts and not components:
         raise NotFound(f"{src.name} has no tags" + (f" of version {version}" if version else ""))
-    return copy(src, dst, roots, jobs=jobs, on_event=on_event)
+    return copy(src, dst, artefacts + _referenced_first(src, components), jobs=jobs, on_event=on_event)
+
+
+def _referenced_first(src: ReadOnlyTarget, roots: list[CopyRoot]) -> list[CopyRoot]:
+    """Order component versions so that every referenced one comes before its referrers (depth-first)."""
+    by_id = {(r.repository.removeprefix(COMPONENT_DESCRIPTORS + "/"), tag_to_version(r.tags[0])): r for r in roots}
+    refs: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for name, ver in by_id:
+        descriptor = fetch_component(src, name, ver).descriptor
+        refs[(name, ver)] = [
+            (str(ref["componentName"]), str(ref["version"]))
+            for ref in descriptor["component"].get("componentReferences") or []
+        ]
+    ordered: list[CopyRoot] = []
+    state: dict[tuple[str, str], bool] = {}  # False: being visited, True: done
+
+    def visit(key: tuple[str, str]) -> None:
+        if state.get(key) is not None or key not in by_id:
+            return  # done, a cycle (verify reports those), or referenced but not in this copy
+        state[key] = False
+        for child in refs[key]:
+            visit(child)
+        state[key] = True
+        ordered.append(by_id[key])
+
+    for key in sorted(by_id):
+        visit(key)
+    return ordered

@@ -155,3 +155,14 @@ def test_plan_source_serves_file_ranges(samples: Path) -> None:
     desc = descriptor_for(data, "x")
     with source.fetch("gardenlinux", desc) as f:
         assert f.read() == data
+
+
+def test_copy_release_tags_referenced_components_first(published: Path, tmp_path: Path) -> None:
+    src = LayoutTarget(published, read_only=True)
+    dst = Counting(LayoutTarget(tmp_path / "copy"))
+    api.copy_release(src, dst, version=VERSION)
+    tags = [w.removeprefix("tag ") for w in dst.writes if w.startswith("tag ")]
+    root = tags.index("component-descriptors/github.com/gardenlinux/gardenlinux:1473.0")
+    assert root == len(tags) - 1
+    assert tags.index("component-descriptors/github.com/gardenlinux/gardenlinux/cloud-images:1473.0") < root
+    assert all(not t.startswith("component-descriptors/") for t in tags[: len(tags) - 3])
