@@ -237,3 +237,23 @@ def test_cli_sign_and_verify(release: LayoutTarget, tmp_path: Path,
     result = runner.invoke(app, ["verify", target, f"{RELEASE}:{VERSION}", "--public-key", str(other)])
     assert result.exit_code == 1
     assert "verification failed" in result.output
+
+
+def test_cli_publish_with_sign_key_then_verify(samples: Path, tmp_path: Path,
+                                               keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]) -> None:
+    from support.release import COMPONENTS
+
+    private, public = tmp_path / "key.pem", tmp_path / "key.pub"
+    private.write_bytes(keys[0].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+    public.write_bytes(keys[0].public_key().public_bytes(serialization.Encoding.PEM,
+                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
+    target, runner = f"oci-layout:{tmp_path / 'oci'}", CliRunner()
+    result = runner.invoke(app, ["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS),
+                                 "--to", target, "--sign-key", str(private), "--sign-algorithm", "RSASSA-PSS"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["verify", target, "--public-key", str(public), "--deep"])
+    assert result.exit_code == 0, result.output
+    for name in ("github.com/gardenlinux/gardenlinux", "github.com/gardenlinux/gardenlinux/cloud-images"):
+        sigs = fetch_component(LayoutTarget(tmp_path / "oci"), name, VERSION).descriptor["signatures"]
+        assert [s["signature"]["algorithm"] for s in sigs] == ["RSASSA-PSS"]
