@@ -218,8 +218,8 @@ class _Verifier(_SignatureChecks):
             return
         if found.media_type in INDEX_MEDIA_TYPES:
             self.indexes.append((key, repo, tag, found, subject))
-        else:
-            self.oci[key].append((repo, found, subject))
+        else:  # index rows name what the index lists: the tag (e.g. gardenlinux:1473.0-aws-gardener_prod-amd64)
+            self.oci[key].append((repo, found, f"{repo}:{tag}" if tag else subject))
         if self.deep:
             self.add_content(repo, found, subject, label)
 

@@ -222,8 +222,7 @@ def test_missing_flavor_in_the_index(release: LayoutTarget) -> None:
     assert [c.kind for c in failures] == [CheckKind.RESOURCE, CheckKind.INDEX]
     assert failures[0].subject == "gardenlinux: release-index" and "points at" in failures[0].detail
     flavor = dropped["annotations"]
-    assert failures[1].subject == ("cloud-images: flavor[architecture={} feature-flags={} platform=aws]"
-                                   .format(flavor["architecture"], flavor["io.gardenlinux.feature-flags"]))
+    assert failures[1].subject == f"gardenlinux:{VERSION}-{flavor['io.gardenlinux.flavor']}"
     assert failures[1].detail == f"missing in gardenlinux:{VERSION} ({new.digest})"
 
 
