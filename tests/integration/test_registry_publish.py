@@ -236,6 +236,12 @@ def test_gardener_ocm_lookup_and_accesses_resolve(on_registry: str, plan: Releas
     assert resolved > 26 * 6
 
 
+def test_verify_deep_on_the_registry(on_registry: str) -> None:
+    report = api.verify(_target(on_registry), deep=True)
+    assert report.ok, [c for c in report.checks if not c.ok][:3]
+    assert sum(1 for c in report.checks if c.kind == "index") >= 28  # every flavor and container listed
+
+
 def test_publish_through_faults_gives_same_digests(
     registry: RegistryServer, fault_proxy: Any, plan: ReleasePlan
 ) -> None:

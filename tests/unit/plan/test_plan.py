@@ -145,3 +145,23 @@ def test_build_suffix_maps_to_tag() -> None:
     assert version_to_tag("1473.0+ci.42") == "1473.0.build-ci.42"
     assert tag_to_version("1473.0.build-ci.42") == "1473.0+ci.42"
     assert tag_to_version("1473.0") == "1473.0"
+
+
+def test_build_metadata_version_end_to_end(components: Path, tmp_path: Path) -> None:
+    from gardenlinux_ocm.oci.layout import LayoutTarget
+    from gardenlinux_ocm.ocm.fetch import fetch_component
+
+    version = "1473.0+ci.7"
+    release = (
+        (components / "releases" / "1473.0.yaml").read_text().replace('version: "1473.0"', f'version: "{version}"')
+    )
+    (components / "releases" / f"{version}.yaml").write_text(release)
+    api.sample_artefacts(components, version, tmp_path / "art")
+    assert (tmp_path / "art" / "aws-gardener_prod-amd64-1473.0+ci.7-2b1b3a1d.tar").is_file()
+    _, plan = api.plan_release(components, version, tmp_path / "art")
+    target = LayoutTarget(tmp_path / "oci")
+    api.publish(plan, target)
+    assert "1473.0.build-ci.7" in target.tags("gardenlinux")
+    assert "1473.0.build-ci.7-aws-gardener_prod-amd64" in target.tags("gardenlinux")
+    cv = fetch_component(target, "github.com/gardenlinux/gardenlinux", version)
+    assert cv.tag == "1473.0.build-ci.7" and cv.descriptor["component"]["version"] == version
