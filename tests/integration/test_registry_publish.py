@@ -30,7 +30,7 @@ from gardenlinux_ocm.plan.model import ReleasePlan
 from gardenlinux_ocm.targets import open_target
 from support.fault_proxy import Fault, free_port
 from support.registry import ALICE, RegistryServer
-from support.release import COMPONENTS, VERSION
+from support.release import COMPONENTS, VERSION, publish_args
 
 pytestmark = pytest.mark.registry
 runner = CliRunner()
@@ -343,14 +343,7 @@ def _cli_error(args: list[str], env: dict[str, str] | None = None, stdin: str | 
 
 def test_bad_credentials(tls_registry: RegistryServer, samples: Path) -> None:
     base = [
-        "publish",
-        VERSION,
-        "--artefacts",
-        str(samples),
-        "--components",
-        str(COMPONENTS),
-        "--to",
-        tls_registry.host,
+        *publish_args(samples, tls_registry.host),
         "--ca-file",
         str(tls_registry.ca_file),
     ]
@@ -365,14 +358,7 @@ def test_token_auth_publish_with_password_stdin(token_registry: RegistryServer, 
     result = runner.invoke(
         app,
         [
-            "publish",
-            VERSION,
-            "--artefacts",
-            str(samples),
-            "--components",
-            str(COMPONENTS),
-            "--to",
-            f"{token_registry.host}/tok",
+            *publish_args(samples, f"{token_registry.host}/tok"),
             "--ca-file",
             str(token_registry.ca_file),
             "--username",
@@ -389,26 +375,13 @@ def test_token_auth_publish_with_password_stdin(token_registry: RegistryServer, 
 
 
 def test_unreachable_registry(samples: Path) -> None:
-    out = _cli_error(
-        [
-            "publish",
-            VERSION,
-            "--artefacts",
-            str(samples),
-            "--components",
-            str(COMPONENTS),
-            "--to",
-            f"127.0.0.1:{free_port()}",
-        ]
-    )
+    out = _cli_error(publish_args(samples, f"127.0.0.1:{free_port()}"))
     assert "cannot reach" in out
 
 
 def test_registry_answering_html(fault_proxy: Any, samples: Path) -> None:
     proxy = fault_proxy(None, [Fault.html()])
-    out = _cli_error(
-        ["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS), "--to", proxy.host]
-    )
+    out = _cli_error(publish_args(samples, proxy.host))
     assert "did not answer like an OCI registry" in out
 
 

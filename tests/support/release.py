@@ -8,3 +8,8 @@ REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = REPO / "components"
 REFERENCE = REPO.parent / "shared" / "reference"
 VERSION = "1473.0"
+
+
+def publish_args(artefacts: Path, to: str, *extra: str, components: Path = COMPONENTS) -> list[str]:
+    """`gl-ocm publish` arguments for release VERSION from `artefacts` to `to`."""
+    return ["publish", VERSION, "--artefacts", str(artefacts), "--components", str(components), "--to", to, *extra]

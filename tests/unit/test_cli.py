@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from gardenlinux_ocm import __version__
 from gardenlinux_ocm.cli import app
+from support.release import publish_args
 
 runner = CliRunner()
 
@@ -31,34 +32,16 @@ def test_publish_missing_artefacts_exits_2_and_writes_nothing(components: Path, 
     target = tmp_path / "oci"
     result = runner.invoke(
         app,
-        [
-            "publish",
-            "1473.0",
-            "--components",
-            str(components),
-            "--artefacts",
-            str(tmp_path / "none"),
-            "--to",
-            f"oci-layout:{target}",
-        ],
+        publish_args(tmp_path / "none", f"oci-layout:{target}", components=components),
     )
     assert result.exit_code == 2 and "does not exist" in result.output and not target.exists()
 
 
 def test_publish_json_output(samples: Path, tmp_path: Path) -> None:
-    from support.release import COMPONENTS
-
     result = runner.invoke(
         app,
         [
-            "publish",
-            "1473.0",
-            "--components",
-            str(COMPONENTS),
-            "--artefacts",
-            str(samples),
-            "--to",
-            f"oci-layout:{tmp_path / 'oci'}",
+            *publish_args(samples, f"oci-layout:{tmp_path / 'oci'}"),
             "--output",
             "json",
         ],
@@ -72,20 +55,9 @@ def test_publish_json_output(samples: Path, tmp_path: Path) -> None:
 
 
 def test_bad_target_is_usage_error(samples: Path) -> None:
-    from support.release import COMPONENTS
-
     result = runner.invoke(
         app,
-        [
-            "publish",
-            "1473.0",
-            "--components",
-            str(COMPONENTS),
-            "--artefacts",
-            str(samples),
-            "--to",
-            "https://user:pw@example.com",
-        ],
+        publish_args(samples, "https://user:pw@example.com"),
     )
     assert result.exit_code == 2 and "user:pw" not in result.output and "***@example.com" in result.output
 

@@ -76,7 +76,8 @@ def test_sign_then_verify(release: LayoutTarget, keys: tuple[rsa.RSAPrivateKey, 
     report = verify(release, public_keys=[(None, keys[0].public_key())])
     assert report.ok, report.failures
     assert [c.detail for c in report.checks if c.kind is CheckKind.SIGNATURE][0].startswith(
-        "gardenlinux: RSASSA-PKCS1-V1_5 signature valid over jsonNormalisation/v3 SHA-256")
+        "gardenlinux: RSASSA-PKCS1-V1_5 signature valid over jsonNormalisation/v3 SHA-256"
+    )
     digests = [c for c in report.checks if c.kind is CheckKind.DIGEST]
     assert [c.subject for c in digests] == ["gardenlinux -> cloud-images", "gardenlinux -> container-images"]
     again = sign_published(release, RELEASE, VERSION, keys[0])  # PKCS#1 v1.5 is deterministic: nothing to write
@@ -84,7 +85,8 @@ def test_sign_then_verify(release: LayoutTarget, keys: tuple[rsa.RSAPrivateKey, 
 
 
 def test_second_key_adds_a_signature_and_keeps_the_first(
-        release: LayoutTarget, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]) -> None:
+    release: LayoutTarget, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
+) -> None:
     sign_published(release, RELEASE, VERSION, keys[0])
     first = _signatures(release)
     sign_published(release, RELEASE, VERSION, keys[1], algorithm="RSASSA-PSS", name="second")
@@ -98,7 +100,8 @@ def test_second_key_adds_a_signature_and_keeps_the_first(
 
 
 def test_a_release_that_does_not_verify_is_not_signed(
-        release: LayoutTarget, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]) -> None:
+    release: LayoutTarget, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
+) -> None:
     flavor = f"{VERSION}-ali-gardener_prod-amd64"
     release.tag("gardenlinux", release.resolve("gardenlinux", f"{VERSION}-aws-gardener_prod-amd64"), flavor)
     before = release.resolve(f"component-descriptors/{RELEASE}", VERSION)
@@ -111,15 +114,21 @@ def test_a_release_that_does_not_verify_is_not_signed(
 
 
 def test_sign_descriptors_fills_reference_digests_and_keeps_inputs(
-        planned: tuple[Path, ReleasePlan], keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]) -> None:
+    planned: tuple[Path, ReleasePlan], keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
+) -> None:
     descriptors = [c.descriptor for c in planned[1].components]
     before = copy.deepcopy(descriptors)
     signed = sign_descriptors(descriptors, keys[0])
     assert descriptors == before
     refs = signed[2]["component"]["componentReferences"]
     assert [r["digest"] for r in refs] == [
-        {"hashAlgorithm": "SHA-256", "normalisationAlgorithm": "jsonNormalisation/v3",
-         "value": descriptor_digest(d, "jsonNormalisation/v3")} for d in signed[:2]]
+        {
+            "hashAlgorithm": "SHA-256",
+            "normalisationAlgorithm": "jsonNormalisation/v3",
+            "value": descriptor_digest(d, "jsonNormalisation/v3"),
+        }
+        for d in signed[:2]
+    ]
     assert [len(d["signatures"]) for d in signed] == [1, 1, 1]
     resigned = sign_descriptors(signed, keys[1])  # same name: replaced, not added
     assert [[s["name"] for s in d["signatures"]] for d in resigned] == [["gardenlinux"]] * 3
@@ -131,11 +140,13 @@ def test_sign_descriptors_fills_reference_digests_and_keeps_inputs(
 
 
 def test_sign_plan_publishes_a_signed_release(
-        planned: tuple[Path, ReleasePlan], keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey], tmp_path: Path) -> None:
+    planned: tuple[Path, ReleasePlan], keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey], tmp_path: Path
+) -> None:
     plan = planned[1]
     signed = sign_plan(plan, keys[0])
     assert [r for r in signed.roots if r.kind is not RootKind.COMPONENT] == [
-        r for r in plan.roots if r.kind is not RootKind.COMPONENT]
+        r for r in plan.roots if r.kind is not RootKind.COMPONENT
+    ]
     target = LayoutTarget(tmp_path / "oci")
     api.publish(signed, target)
     report = verify(target, deep=True, public_keys=[(None, keys[0].public_key())])
@@ -169,22 +180,29 @@ def test_ocm_go_signed_component_archive(tmp_path: Path) -> None:
 
 
 def test_gardener_ocm_v1_digest_verifies_with_our_code(
-        release: LayoutTarget, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]) -> None:
+    release: LayoutTarget, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
+) -> None:
     cv = fetch_component(release, CONTAINERS, VERSION)
 
     def no_lookup(*args: Any) -> Any:
         raise AssertionError(f"unexpected lookup: {args}")
 
     digest = ocm.sign.component_descriptor_digest(
-        ocm.ComponentDescriptor.from_dict(copy.deepcopy(cv.descriptor)), component_descriptor_lookup=no_lookup,
-        access_to_digest_lookup=no_lookup)
+        ocm.ComponentDescriptor.from_dict(copy.deepcopy(cv.descriptor)),
+        component_descriptor_lookup=no_lookup,
+        access_to_digest_lookup=no_lookup,
+    )
     assert digest == descriptor_digest(cv.descriptor, "jsonNormalisation/v1", "SHA-256")
     descriptor = copy.deepcopy(cv.descriptor)
-    descriptor["signatures"] = [signature_entry("cc-utils", digest, "jsonNormalisation/v1",
-                                                sign_digest(keys[0], digest, "RSASSA-PKCS1-V1_5"))]
+    descriptor["signatures"] = [
+        signature_entry("cc-utils", digest, "jsonNormalisation/v1", sign_digest(keys[0], digest, "RSASSA-PKCS1-V1_5"))
+    ]
     packed = pack_component(descriptor, {layer.digest: layer.size for layer in cv.layers})
-    for data, media_type in ((packed.config, MediaType.OCM_CONFIG), (packed.layer, MediaType.OCM_DESCRIPTOR_YAML_TAR),
-                             (packed.manifest, MediaType.OCI_MANIFEST)):
+    for data, media_type in (
+        (packed.config, MediaType.OCM_CONFIG),
+        (packed.layer, MediaType.OCM_DESCRIPTOR_YAML_TAR),
+        (packed.manifest, MediaType.OCI_MANIFEST),
+    ):
         release.push(packed.repository, descriptor_for(data, media_type), io.BytesIO(data))
     release.tag(packed.repository, packed.manifest_descriptor, packed.tag)
     report = verify(release, CONTAINERS, VERSION, public_keys=[("cc-utils", keys[0].public_key())])
@@ -195,8 +213,7 @@ def test_gardener_ocm_v1_digest_verifies_with_our_code(
 
 
 def _pem(key: Any, password: bytes | None = None) -> bytes:
-    encryption = (serialization.BestAvailableEncryption(password) if password
-                  else serialization.NoEncryption())
+    encryption = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     pem: bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     return pem
 
@@ -218,18 +235,32 @@ def test_cli_key_errors_exit_2(release: LayoutTarget, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "names no version" in result.output
 
 
-def test_cli_sign_and_verify(release: LayoutTarget, tmp_path: Path,
-                             keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]) -> None:
+def test_cli_sign_and_verify(
+    release: LayoutTarget, tmp_path: Path, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
+) -> None:
     private, public, other = tmp_path / "key.pem", tmp_path / "key.pub", tmp_path / "other.pub"
     password = tmp_path / "password"
     password.write_bytes(b"secret\n")
     private.write_bytes(_pem(keys[0], b"secret"))
     for path, key in ((public, keys[0]), (other, keys[1])):
-        path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                       serialization.PublicFormat.SubjectPublicKeyInfo))
+        path.write_bytes(
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
     target, runner = f"oci-layout:{release.root}", CliRunner()
-    result = runner.invoke(app, ["sign", target, f"{RELEASE}:{VERSION}", "--private-key", str(private),
-                                 "--key-password-file", str(password), "--output", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "sign",
+            target,
+            f"{RELEASE}:{VERSION}",
+            "--private-key",
+            str(private),
+            "--key-password-file",
+            str(password),
+            "--output",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["verify", target, "--public-key", str(public), "--output", "json"])
     assert result.exit_code == 0, result.output
@@ -239,18 +270,24 @@ def test_cli_sign_and_verify(release: LayoutTarget, tmp_path: Path,
     assert "verification failed" in result.output
 
 
-def test_cli_publish_with_sign_key_then_verify(samples: Path, tmp_path: Path,
-                                               keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]) -> None:
-    from support.release import COMPONENTS
+def test_cli_publish_with_sign_key_then_verify(
+    samples: Path, tmp_path: Path, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
+) -> None:
+    from support.release import publish_args
 
     private, public = tmp_path / "key.pem", tmp_path / "key.pub"
-    private.write_bytes(keys[0].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption()))
-    public.write_bytes(keys[0].public_key().public_bytes(serialization.Encoding.PEM,
-                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
+    private.write_bytes(
+        keys[0].private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public.write_bytes(
+        keys[0].public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     target, runner = f"oci-layout:{tmp_path / 'oci'}", CliRunner()
-    result = runner.invoke(app, ["publish", VERSION, "--artefacts", str(samples), "--components", str(COMPONENTS),
-                                 "--to", target, "--sign-key", str(private), "--sign-algorithm", "RSASSA-PSS"])
+    result = runner.invoke(
+        app, [*publish_args(samples, target), "--sign-key", str(private), "--sign-algorithm", "RSASSA-PSS"]
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["verify", target, "--public-key", str(public), "--deep"])
     assert result.exit_code == 0, result.output
