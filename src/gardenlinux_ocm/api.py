@@ -13,7 +13,7 @@ from .oci.copy import CopyRoot, CopyStats, Event, copy
 from .oci.memory import PlanSource
 from .oci.model import TAG_RE, tag_to_version, version_to_tag
 from .oci.target import ReadOnlyTarget, Target
-from .ocm.fetch import fetch_component
+from .ocm.fetch import referenced_first
 from .ocm.pack import COMPONENT_DESCRIPTORS
 from .plan.build import build_plan
 from .plan.model import ReleasePlan
@@ -98,27 +98,7 @@ def copy_release(
 
 
 def _referenced_first(src: ReadOnlyTarget, roots: list[CopyRoot]) -> list[CopyRoot]:
-    """Order component versions so that every referenced one comes before its referrers (depth-first)."""
+    """Order component versions so that every referenced one comes before its referrers."""
     by_id = {(r.repository.removeprefix(COMPONENT_DESCRIPTORS + "/"), tag_to_version(r.tags[0])): r for r in roots}
-    refs: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for name, ver in by_id:
-        descriptor = fetch_component(src, name, ver).descriptor
-        refs[(name, ver)] = [
-            (str(ref["componentName"]), str(ref["version"]))
-            for ref in descriptor["component"].get("componentReferences") or []
-        ]
-    ordered: list[CopyRoot] = []
-    state: dict[tuple[str, str], bool] = {}  # False: being visited, True: done
-
-    def visit(key: tuple[str, str]) -> None:
-        if state.get(key) is not None or key not in by_id:
-            return  # done, a cycle (verify reports those), or referenced but not in this copy
-        state[key] = False
-        for child in refs[key]:
-            visit(child)
-        state[key] = True
-        ordered.append(by_id[key])
-
-    for key in sorted(by_id):
-        visit(key)
-    return ordered
+    order = referenced_first(src, sorted(by_id), missing_ok=True)
+    return [by_id[(cv.name, cv.version)] for cv in order if (cv.name, cv.version) in by_id]

@@ -20,7 +20,7 @@ from .oci.copy import CopyRoot, CopyStats, Event, copy
 from .oci.memory import MemoryTarget
 from .oci.model import MediaType, descriptor_for
 from .oci.target import Target
-from .ocm.fetch import ComponentVersion, fetch_component
+from .ocm.fetch import ComponentVersion, referenced_first
 from .ocm.normalise import NormalisationAlgorithm, descriptor_digest
 from .ocm.pack import PackedComponent, pack_component
 from .ocm.signing import SignatureAlgorithm, sign_digest, signature_entry
@@ -134,24 +134,6 @@ def sign_plan(plan: ReleasePlan, private_key: rsa.RSAPrivateKey, *,
     return pack_plan(plan.version, plan.contents, plan.roots, signed, blob_sizes)
 
 
-def _closure(target: Target, component: str, version: str) -> list[ComponentVersion]:
-    """The component version and everything it references, referenced ones first."""
-    order: list[ComponentVersion] = []
-    seen: set[tuple[str, str]] = set()
-
-    def visit(name: str, ver: str) -> None:
-        if (name, ver) in seen:
-            return
-        seen.add((name, ver))
-        cv = fetch_component(target, name, ver)
-        for ref in (cv.descriptor.get("component") or {}).get("componentReferences") or []:
-            visit(str(ref.get("componentName", "")), str(ref.get("version", "")))
-        order.append(cv)
-
-    visit(component, version)
-    return order
-
-
 def _repack(cv: ComponentVersion, descriptor: Mapping[str, Any]) -> PackedComponent:
     sizes = {layer.digest: layer.size for layer in cv.layers}
     try:
@@ -178,7 +160,7 @@ def sign_published(target: Target, component: str, version: str, private_key: rs
         failed = "; ".join(f"{c.subject}: {c.detail}" for c in report.failures[:3])
         raise VerificationError(f"{component}:{version} on {target.name} does not verify, so it is not signed: "
                                 f"{failed}", hint=f"run `gl-ocm verify {target.name} {component}:{version}`")
-    order = _closure(target, component, version)
+    order = referenced_first(target, [(component, version)])
     signed = sign_descriptors([cv.descriptor for cv in order], private_key, algorithm=algorithm, name=name)
     source = MemoryTarget()
     roots: list[CopyRoot] = []

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import tarfile
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -25,6 +26,7 @@ from .serialise import read_descriptor_tar
 
 __all__ = [
     "ComponentVersion",
+    "referenced_first",
     "CONFIG_MEDIA_TYPES",
     "DESCRIPTOR_MEDIA_TYPES",
     "fetch_component",
@@ -180,6 +182,35 @@ def fetch_component(target: ReadOnlyTarget, component: str, version: str) -> Com
         descriptor_bytes=raw, manifest_descriptor=manifest_desc.bare(), manifest=data, config=config,
         descriptor_layer=layer, layers=tuple(d for d in layers if d.digest != layer.digest),
     )
+
+
+def referenced_first(target: ReadOnlyTarget, roots: Iterable[tuple[str, str]], *,
+                     missing_ok: bool = False) -> list[ComponentVersion]:
+    """The component versions reachable from `roots` (name, version), each after the ones it references.
+
+    Depth-first; a cycle is cut where it closes (verify reports cycles). A referenced component version that does
+    not exist raises `NotFound`, or is left out with `missing_ok`.
+    """
+    order: list[ComponentVersion] = []
+    seen: set[tuple[str, str]] = set()
+
+    def visit(name: str, version: str) -> None:
+        if (name, version) in seen:
+            return
+        seen.add((name, version))
+        try:
+            cv = fetch_component(target, name, version)
+        except NotFound:
+            if missing_ok:
+                return
+            raise
+        for ref in (cv.descriptor.get("component") or {}).get("componentReferences") or []:
+            visit(str(ref.get("componentName", "")), str(ref.get("version", "")))
+        order.append(cv)
+
+    for name, version in roots:
+        visit(name, version)
+    return order
 
 
 def _descriptor_layer(target: ReadOnlyTarget, repository: str, config: Descriptor, layers: tuple[Descriptor, ...],
