@@ -24,7 +24,7 @@ for c in $(PYTHON) python3.13 python3.12 python3 \
 done; exit 1
 endef
 
-.PHONY: help install dev component samples lint test test-unit test-integration registry registry-stop bench doc clean
+.PHONY: help install dev component samples lint reformat test test-unit test-integration registry registry-stop bench doc clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,10 +51,18 @@ component: install ## Publish VERSION (ARTEFACTS=DIR, TARGET=oci-layout:DIR|HOST
 	$(BIN)/gl-ocm publish $(VERSION) --to $(TARGET) --artefacts $(or $(ARTEFACTS),$(SAMPLES)) --jobs $(JOBS) \
 	  $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 
-lint: install ## Lint the specs, ruff and mypy
+lint: install ## Lint the specs, ruff, mypy --strict, and check that docs/cli.md matches --help
 	$(BIN)/gl-ocm lint
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
 	$(BIN)/mypy
+	$(BIN)/python tools/cli_reference.py --check
+
+reformat: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests bench tools
+	$(BIN)/ruff format src tests bench tools
+
+doc: install ## Regenerate docs/cli.md from gl-ocm --help
+	$(BIN)/python tools/cli_reference.py
 
 test: install ## Run all tests (integration tests start their own registry; needs docker-registry, skopeo, umoci)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

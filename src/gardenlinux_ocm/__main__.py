@@ -1,3 +1,5 @@
+"""`python -m gardenlinux_ocm` is `gl-ocm`."""
+
 from .cli import main
 
 main()

@@ -378,7 +378,7 @@ _register_trust_commands()
 
 
 def main() -> None:
-    app()
+    app(prog_name="gl-ocm")
 
 
 if __name__ == "__main__":

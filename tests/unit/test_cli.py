@@ -67,3 +67,18 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, f"{command}: {result.output}"
         assert "Usage" in result.output
+
+
+def test_cli_reference_matches_help() -> None:
+    import subprocess
+    import sys
+
+    from support.release import REPO
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "cli_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
