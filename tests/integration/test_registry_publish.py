@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,36 +302,33 @@ def test_run_dying_midway_never_leaves_dangling_tags_and_rerun_converges(
     assert _roots_digests(direct, plan) == _roots_digests(LayoutTargetFromPlan(plan), plan)
 
 
-def test_killed_process_then_rerun_converges(registry: RegistryServer, samples: Path, plan: ReleasePlan) -> None:
-    base = f"{registry.host}/killed"
-    cmd = [
-        sys.executable,
-        "-m",
-        "gardenlinux_ocm",
-        "publish",
-        VERSION,
-        "--to",
-        base,
-        "--artefacts",
-        str(samples),
-        "--components",
-        str(COMPONENTS),
-        "--jobs",
-        "1",
-    ]
+def test_killed_process_then_rerun_converges(
+    registry: RegistryServer, fault_proxy: Any, samples: Path, plan: ReleasePlan
+) -> None:
+    # The proxy holds the tag PUT of the release index: the run is caught after the flavor tags, before the index
+    # and the component versions, and killed there.
+    proxy = fault_proxy(registry, [Fault.slow(60, method="PUT", path=r"/gardenlinux/manifests/1473\.0$")])
+    cmd = [sys.executable, "-m", "gardenlinux_ocm", *publish_args(samples, f"{proxy.host}/killed"), "--jobs", "2"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None
+    seen = []
     for line in proc.stderr:
-        if line.startswith("published ") and "-aws-" in line:  # some tags set, most not
-            proc.send_signal(signal.SIGKILL)
+        seen.append(line)
+        if "-vmware-gardener_prod-amd64" in line:  # the last flavor tag; next comes the held index tag
             break
+    while not proxy.injected:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
-    direct = _target(base)
-    for repo in {r.repository for r in plan.roots}:
-        for tag in direct.tags(repo):
+    direct = _target(f"{registry.host}/killed")
+    tags = {repo: direct.tags(repo) for repo in {r.repository for r in plan.roots}}
+    for repo, names in tags.items():
+        for tag in names:
             _assert_whole(direct, repo, direct.resolve(repo, tag))
-    assert direct.tags(f"component-descriptors/{ROOT}") == []
-    subprocess.run(cmd, check=True, capture_output=True, timeout=180)
+    assert "1473.0-vmware-gardener_prod-amd64" in tags["gardenlinux"] and "1473.0" not in tags["gardenlinux"]
+    assert all(not names for repo, names in tags.items() if repo.startswith("component-descriptors/"))
+    rerun = [sys.executable, "-m", "gardenlinux_ocm", *publish_args(samples, f"{registry.host}/killed")]
+    subprocess.run(rerun, check=True, capture_output=True, timeout=180)
     assert _roots_digests(direct, plan) == _roots_digests(LayoutTargetFromPlan(plan), plan)
 
 

@@ -91,6 +91,7 @@ class FaultKind(enum.StrEnum):
     ERROR = "error"  # answer with `status` (500, 503, 429 + Retry-After, ...)
     CUT = "cut"  # read `cut_after` bytes of the request body, then close without answering
     HTML = "html"  # answer 200 text/html, like a captive portal or a misconfigured ingress
+    DELAY = "delay"  # hold the request for `delay` seconds, then forward it (a slow or hanging registry)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +110,7 @@ class Fault:
     status: int = 503
     retry_after: int | None = None
     cut_after: int = 64 * 1024
+    delay: float = 0.0
 
     @classmethod
     def error(cls, status: int, *, method: str = "*", path: str = "", nth: int = 1, times: int | None = 1) -> Fault:
@@ -134,6 +136,11 @@ class Fault:
     def html(cls, *, method: str = "*", path: str = "", nth: int = 1, times: int | None = None) -> Fault:
         """Answer `200 text/html` (default: every request)."""
         return cls(kind=FaultKind.HTML, method=method, path=path, nth=nth, times=times)
+
+    @classmethod
+    def slow(cls, seconds: float, *, method: str = "*", path: str = "", nth: int = 1, times: int | None = 1) -> Fault:
+        """Hold the request `seconds` before forwarding it: a point where a run can be caught (and killed)."""
+        return cls(kind=FaultKind.DELAY, method=method, path=path, nth=nth, times=times, delay=seconds)
 
     def matches(self, method: str, target: str) -> bool:
         return (self.method == "*" or self.method.upper() == method) and re.search(self.path, target) is not None
@@ -168,6 +175,7 @@ class FaultProxy:
         self._matches: list[int] = []
         self._counts: Counter[tuple[str, str]] = Counter()
         self._injected: list[Injected] = []
+        self.stopped = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.set_faults(faults)
@@ -185,6 +193,7 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
+        self.stopped.set()  # delayed requests are dropped, not forwarded after the test
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -259,7 +268,9 @@ class FaultProxy:
                     if chosen is None and fault.fires_at(self._matches[index]):
                         chosen = fault
             if chosen is not None:
-                status = {FaultKind.CUT: None, FaultKind.HTML: 200}.get(chosen.kind, chosen.status)
+                status = {FaultKind.CUT: None, FaultKind.HTML: 200, FaultKind.DELAY: None}.get(
+                    chosen.kind, chosen.status
+                )
                 self._injected.append(Injected(kind=chosen.kind, method=method, path=target, status=status))
             return chosen
 
@@ -304,6 +315,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self) -> None:
         fault = self.owner._decide(self.command, self.path)
         if fault is None:
+            self._forward()
+        elif fault.kind is FaultKind.DELAY:
+            if self.owner.stopped.wait(fault.delay):
+                self.close_connection = True  # the proxy is stopping: drop the request
+                return
             self._forward()
         elif fault.kind is FaultKind.CUT:
             self._cut(fault.cut_after)
