@@ -22,6 +22,17 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from . import __version__, api
+from .cli_options import (
+    CaOpt,
+    ComponentsOpt,
+    InsecureOpt,
+    JobsOpt,
+    OutputFormat,
+    OutputOpt,
+    PlainOpt,
+    PwStdinOpt,
+    UserOpt,
+)
 from .errors import GlOcmError, UsageError
 from .oci.copy import CopyStats, Event, EventKind
 from .ocm.signing import SignatureAlgorithm, load_private_key
@@ -41,32 +52,11 @@ out = Console()
 _state = {"verbose": False}
 
 
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
-
 class RenderFormat(StrEnum):
     YAML = "yaml"
     JSON = "json"
 
 
-ComponentsOpt = Annotated[
-    Path, typer.Option("--components", "-c", help="Directory of the component specs.", envvar="GL_OCM_COMPONENTS")
-]
-OutputOpt = Annotated[OutputFormat, typer.Option("--output", help="table for people, json for machines.")]
-JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Parallel transfers.")]
-UserOpt = Annotated[str | None, typer.Option("--username", help="Registry user; the password is read from stdin.")]
-PwStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")]
-PlainOpt = Annotated[
-    bool | None,
-    typer.Option("--plain-http/--no-plain-http", help="Force plain HTTP (default: only for loopback registries)."),
-]
-CaOpt = Annotated[
-    Path | None,
-    typer.Option("--ca-file", exists=True, dir_okay=False, help="PEM bundle of CAs to trust for the registry."),
-]
-InsecureOpt = Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify TLS certificates.")]
 
 
 def _version_callback(value: bool) -> None:

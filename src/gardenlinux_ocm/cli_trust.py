@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .cli_options import CaOpt, InsecureOpt, OutputFormat, OutputOpt, PlainOpt, PwStdinOpt, UserOpt
 from .errors import UsageError
 from .ocm.signing import SignatureAlgorithm, load_private_key, load_public_key
 from .sign import DEFAULT_SIGNATURE_NAME, SignResult, sign_published
@@ -32,21 +32,8 @@ _out = Console()
 _STATUS = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]", "skipped": "[dim]skipped[/]"}
 
 
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
-
 TargetArg = Annotated[str, typer.Argument(
     help="oci-layout:DIR, ctf:PATH, ca:PATH or a registry base (HOST, optional :PORT and /PREFIX).")]
-OutputOpt = Annotated[OutputFormat, typer.Option("--output", help="table for people, json for machines.")]
-UserOpt = Annotated[str | None, typer.Option("--username", help="Registry user; the password is read from stdin.")]
-PwStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")]
-PlainOpt = Annotated[bool | None, typer.Option(
-    "--plain-http/--no-plain-http", help="Force plain HTTP (default: only for loopback registries).")]
-CaOpt = Annotated[Path | None, typer.Option("--ca-file", exists=True, dir_okay=False,
-                                            help="PEM bundle of CAs to trust for the registry.")]
-InsecureOpt = Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify TLS certificates.")]
 
 
 def parse_component(text: str | None, *, require_version: bool) -> tuple[str | None, str | None]:
