@@ -141,8 +141,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[Event], None]]:
             def on_bar(e: Event) -> None:
                 if e.kind is EventKind.PLANNED:
                     bar.update(task, total=e.size)
-                elif e.kind in (EventKind.BLOB_PUSHED, EventKind.BLOB_MOUNTED, EventKind.BLOB_SKIPPED):
-                    bar.advance(task, e.size)
+                elif e.kind in (EventKind.BYTES, EventKind.BLOB_MOUNTED, EventKind.BLOB_SKIPPED):
+                    bar.advance(task, e.size)  # pushed blobs advance byte by byte as they are read
 
             yield on_bar
         return

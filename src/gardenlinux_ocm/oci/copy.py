@@ -19,6 +19,7 @@ from typing import BinaryIO
 from ..errors import NotFound, TargetError
 from .graph import successors
 from .model import Descriptor, is_manifest
+from .streams import with_progress
 from .target import Mounter, ReadOnlyTarget, Target
 
 __all__ = ["CopyRoot", "EventKind", "Event", "CopyStats", "copy"]
@@ -47,6 +48,7 @@ class EventKind(StrEnum):
     TAGGED = "tagged"
     TAG_SKIPPED = "tag-skipped"
     PLANNED = "planned"  # total bytes of blobs that may need sending, before any transfer
+    BYTES = "bytes"  # `size` more bytes of a blob were read for sending
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,8 +153,11 @@ def copy(
                 stats.blobs_mounted += 1
             emit(Event(kind=EventKind.BLOB_MOUNTED, repository=repo, descriptor=desc, size=desc.size))
             return
+        def sent(n: int) -> None:
+            emit(Event(kind=EventKind.BYTES, repository=repo, descriptor=desc, size=n))
+
         with src.fetch(src_repo, desc) as stream:
-            dst.push(repo, desc, stream)
+            dst.push(repo, desc, with_progress(stream, sent))
         with lock:
             stats.blobs_pushed += 1
             stats.bytes_pushed += desc.size

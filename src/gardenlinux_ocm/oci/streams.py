@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from ..errors import DigestMismatch
 
-__all__ = ["RangeReader", "copy_verified"]
+__all__ = ["RangeReader", "ProgressReader", "copy_verified", "with_progress"]
 
 
 class RangeReader(io.RawIOBase):
@@ -70,3 +71,48 @@ def copy_verified(src: BinaryIO, dst: BinaryIO, digest: str, size: int, what: st
             f"got {got if n == size else 'more or fewer bytes'}, {n} bytes)",
             reference=what,
         )
+
+
+class ProgressReader(io.RawIOBase):
+    """Passes a stream through and reports bytes read beyond the furthest point so far (a retry that seeks back to
+    0 reports nothing twice). Seeking is delegated, so a seekable stream stays seekable."""
+
+    def __init__(self, stream: BinaryIO, on_bytes: Callable[[int], None]) -> None:
+        super().__init__()
+        self._stream = stream
+        self._on_bytes = on_bytes
+        self._pos = 0
+        self._high = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._stream.seekable()
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._stream.read(-1 if size is None else size)
+        self._advance(len(data))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _advance(self, n: int) -> None:
+        self._pos += n
+        if self._pos > self._high:
+            self._on_bytes(self._pos - self._high)
+            self._high = self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        self._pos = self._stream.seek(pos, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def with_progress(stream: BinaryIO, on_bytes: Callable[[int], None]) -> BinaryIO:
+    return cast(BinaryIO, ProgressReader(stream, on_bytes))

@@ -166,3 +166,25 @@ def test_copy_release_tags_referenced_components_first(published: Path, tmp_path
     assert root == len(tags) - 1
     assert tags.index("component-descriptors/github.com/gardenlinux/gardenlinux/cloud-images:1473.0") < root
     assert all(not t.startswith("component-descriptors/") for t in tags[: len(tags) - 3])
+
+
+def test_copy_reports_bytes_once_even_when_a_push_retries(tmp_path: Path) -> None:
+    from gardenlinux_ocm.oci.copy import Event, EventKind
+
+    class FlakyOnce(MemoryTarget):
+        """Reads half the blob, rewinds and reads it again, as a retried upload does."""
+
+        def push(self, repository: str, descriptor: Any, content: Any) -> None:
+            content.read(descriptor.size // 2)
+            content.seek(0)
+            super().push(repository, descriptor, content)
+
+    src = MemoryTarget()
+    payload = bytes(range(256)) * 4096
+    m, d, layer = _manifest(payload)
+    for data, desc in ((EMPTY_JSON, EMPTY_DESCRIPTOR), (payload, layer), (m, d)):
+        src.push("r", desc, io.BytesIO(data))
+    events: list[Event] = []
+    copy(src, FlakyOnce(), [CopyRoot(repository="r", descriptor=d, tags=("v",))], on_event=events.append)
+    sent = sum(e.size for e in events if e.kind is EventKind.BYTES)
+    assert sent == len(payload) + len(EMPTY_JSON)
