@@ -15,6 +15,7 @@ import pytest
 
 from gardenlinux_ocm import api
 from gardenlinux_ocm.oci.layout import LayoutTarget
+from gardenlinux_ocm.plan.model import ReleasePlan
 from support.fault_proxy import Fault, FaultProxy
 from support.registry import RegistryMode, RegistryServer
 from support.release import COMPONENTS, VERSION
@@ -123,9 +124,15 @@ def artefacts(samples: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def published(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Release 1473.0 published to an OCI layout directory (read-only for tests: copy before changing)."""
+def published_plan(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ReleasePlan]:
+    """Release 1473.0 published to an OCI layout directory, and its plan (read-only: copy before changing)."""
     out = tmp_path_factory.mktemp("oci") / "oci"
     _, plan = api.plan_release(COMPONENTS, VERSION, samples)
     api.publish(plan, LayoutTarget(out))
-    return out
+    return out, plan
+
+
+@pytest.fixture(scope="session")
+def published(published_plan: tuple[Path, ReleasePlan]) -> Path:
+    """The layout directory of `published_plan`."""
+    return published_plan[0]

@@ -7,16 +7,10 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
-import jsonschema
-import ocm
 import pytest
-import yaml
 
 from gardenlinux_ocm.oci.layout import LayoutTarget
-from gardenlinux_ocm.ocm.serialise import read_descriptor_tar
-from support.release import REFERENCE
 
 pytestmark = pytest.mark.tools
 V2_SCHEMAS = [
@@ -66,30 +60,3 @@ def test_skopeo_reads_a_flavor_manifest(published: Path) -> None:
     raw = json.loads(_run("skopeo", "inspect", "--raw", f"oci:{published}/gardenlinux:1473.0-kvm-gardener_prod-arm64"))
     assert raw["artifactType"] == "application/io.gardenlinux.flavor.v1"
     assert raw["annotations"]["io.gardenlinux.flavor"] == "kvm-gardener_prod-arm64"
-
-
-def _schema(name: str) -> tuple[type[Any], dict[str, Any]]:
-    schema = yaml.safe_load((REFERENCE / "ocm" / "schemas" / name).read_text())
-    return jsonschema.validators.validator_for(schema), schema
-
-
-@pytest.mark.parametrize("schema_name", V2_SCHEMAS)
-def test_descriptors_read_back_validate(published: Path, schema_name: str) -> None:
-    if not (REFERENCE / "ocm" / "schemas").is_dir():
-        pytest.skip("shared/reference is not beside the checkout")
-    cls, schema = _schema(schema_name)
-    target = LayoutTarget(published, read_only=True)
-    repos = [r for r in target.repositories() if r.startswith("component-descriptors/")]
-    assert len(repos) == 3
-    for repo in repos:
-        desc = target.resolve(repo, "1473.0")
-        with target.fetch(repo, desc) as f:
-            manifest = json.loads(f.read())
-        layer = manifest["layers"][0]
-        with target.fetch(
-            repo, desc.__class__(media_type=layer["mediaType"], digest=layer["digest"], size=layer["size"])
-        ) as f:
-            descriptor = yaml.safe_load(read_descriptor_tar(f.read()))
-        errors = list(cls(schema).iter_errors(descriptor))
-        assert errors == [], f"{repo}: {[e.message for e in errors[:3]]}"
-        ocm.ComponentDescriptor.from_dict(descriptor, validation_mode=ocm.ValidationMode.FAIL)

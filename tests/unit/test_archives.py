@@ -19,10 +19,11 @@ from gardenlinux_ocm.ocm.fetch import fetch_component, list_versions
 from gardenlinux_ocm.ocm.serialise import descriptor_tar, descriptor_yaml
 from gardenlinux_ocm.targets import open_source
 from gardenlinux_ocm.verify import CheckKind, verify
+from support.release import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "ocm"
-CTF = REFERENCE / "ctf-compat"
-CA = REFERENCE / "signing" / "ocm-go-compat-rsa-pkcs1v15" / "component-archive"
+OCM_REFERENCE = REFERENCE / "ocm"
+CTF = OCM_REFERENCE / "ctf-compat"
+CA = OCM_REFERENCE / "signing" / "ocm-go-compat-rsa-pkcs1v15" / "component-archive"
 HELLO = "github.com/acme.org/helloworld"
 
 

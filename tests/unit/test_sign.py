@@ -28,10 +28,9 @@ from gardenlinux_ocm.plan.model import ReleasePlan, RootKind
 from gardenlinux_ocm.sign import sign_descriptors, sign_plan, sign_published
 from gardenlinux_ocm.targets import open_source
 from gardenlinux_ocm.verify import CheckKind, verify
+from support.release import REFERENCE, VERSION, publish_args
 
-ROOT = Path(__file__).resolve().parents[2]
-OCM_GO = ROOT / ".." / "shared" / "reference" / "ocm" / "signing" / "ocm-go-compat-rsa-pkcs1v15"
-VERSION = "1473.0"
+OCM_GO = REFERENCE / "ocm" / "signing" / "ocm-go-compat-rsa-pkcs1v15"
 RELEASE = "github.com/gardenlinux/gardenlinux"
 CONTAINERS = f"{RELEASE}/container-images"
 
@@ -45,19 +44,9 @@ def keys() -> tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]:
     return _key(), _key()
 
 
-@pytest.fixture(scope="session")
-def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ReleasePlan]:
-    """The release plan of 1473.0 from sample artefacts, and a layout it was published to (never modified)."""
-    base = tmp_path_factory.mktemp("sign-release")
-    api.sample_artefacts(ROOT / "components", VERSION, base / "artefacts")
-    _, plan = api.plan_release(ROOT / "components", VERSION, base / "artefacts")
-    api.publish(plan, LayoutTarget(base / "oci"))
-    return base / "oci", plan
-
-
 @pytest.fixture
-def release(planned: tuple[Path, ReleasePlan], tmp_path: Path) -> LayoutTarget:
-    shutil.copytree(planned[0], tmp_path / "oci")
+def release(published_plan: tuple[Path, ReleasePlan], tmp_path: Path) -> LayoutTarget:
+    shutil.copytree(published_plan[0], tmp_path / "oci")
     return LayoutTarget(tmp_path / "oci")
 
 
@@ -114,9 +103,9 @@ def test_a_release_that_does_not_verify_is_not_signed(
 
 
 def test_sign_descriptors_fills_reference_digests_and_keeps_inputs(
-    planned: tuple[Path, ReleasePlan], keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
+    published_plan: tuple[Path, ReleasePlan], keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
 ) -> None:
-    descriptors = [c.descriptor for c in planned[1].components]
+    descriptors = [c.descriptor for c in published_plan[1].components]
     before = copy.deepcopy(descriptors)
     signed = sign_descriptors(descriptors, keys[0])
     assert descriptors == before
@@ -140,9 +129,9 @@ def test_sign_descriptors_fills_reference_digests_and_keeps_inputs(
 
 
 def test_sign_plan_publishes_a_signed_release(
-    planned: tuple[Path, ReleasePlan], keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey], tmp_path: Path
+    published_plan: tuple[Path, ReleasePlan], keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey], tmp_path: Path
 ) -> None:
-    plan = planned[1]
+    plan = published_plan[1]
     signed = sign_plan(plan, keys[0])
     assert [r for r in signed.roots if r.kind is not RootKind.COMPONENT] == [
         r for r in plan.roots if r.kind is not RootKind.COMPONENT
@@ -273,8 +262,6 @@ def test_cli_sign_and_verify(
 def test_cli_publish_with_sign_key_then_verify(
     samples: Path, tmp_path: Path, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
 ) -> None:
-    from support.release import publish_args
-
     private, public = tmp_path / "key.pem", tmp_path / "key.pub"
     private.write_bytes(
         keys[0].private_bytes(

@@ -14,7 +14,6 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gardenlinux_ocm import api
 from gardenlinux_ocm.oci.layout import REF_NAME, LayoutTarget
 from gardenlinux_ocm.oci.memory import MemoryTarget
 from gardenlinux_ocm.oci.model import MediaType, canonical_json, descriptor_for
@@ -25,10 +24,9 @@ from gardenlinux_ocm.ocm.serialise import descriptor_tar, descriptor_yaml
 from gardenlinux_ocm.plan.model import ReleasePlan, RootKind
 from gardenlinux_ocm.sign import sign_published
 from gardenlinux_ocm.verify import Check, CheckKind, VerifyReport, verify
+from support.release import REFERENCE, VERSION
 
-ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT / ".." / "shared" / "reference" / "ocm" / "schemas"
-VERSION = "1473.0"
+SCHEMAS = REFERENCE / "ocm" / "schemas"
 RELEASE = "github.com/gardenlinux/gardenlinux"
 CLOUD = f"{RELEASE}/cloud-images"
 CONTAINERS = f"{RELEASE}/container-images"
@@ -39,32 +37,22 @@ V2_SCHEMAS = ("ocm--component-descriptor-v2-schema.yaml", "cc-utils--ocm-compone
 
 
 @pytest.fixture(scope="session")
-def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ReleasePlan]:
-    """Release 1473.0 from sample artefacts, published to a layout by the real code path (never modified)."""
-    base = tmp_path_factory.mktemp("verify-release")
-    api.sample_artefacts(ROOT / "components", VERSION, base / "artefacts")
-    _, plan = api.plan_release(ROOT / "components", VERSION, base / "artefacts")
-    api.publish(plan, LayoutTarget(base / "oci"))
-    return base / "oci", plan
-
-
-@pytest.fixture(scope="session")
 def signing_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture(scope="session")
-def signed(published: tuple[Path, ReleasePlan], signing_key: rsa.RSAPrivateKey,
+def signed(published_plan: tuple[Path, ReleasePlan], signing_key: rsa.RSAPrivateKey,
            tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("verify-signed") / "oci"
-    shutil.copytree(published[0], out)
+    shutil.copytree(published_plan[0], out)
     sign_published(LayoutTarget(out), RELEASE, VERSION, signing_key)
     return out
 
 
 @pytest.fixture
-def release(published: tuple[Path, ReleasePlan], tmp_path: Path) -> LayoutTarget:
-    shutil.copytree(published[0], tmp_path / "oci")
+def release(published_plan: tuple[Path, ReleasePlan], tmp_path: Path) -> LayoutTarget:
+    shutil.copytree(published_plan[0], tmp_path / "oci")
     return LayoutTarget(tmp_path / "oci")
 
 
@@ -95,8 +83,8 @@ def _first_blob_resource(descriptor: dict[str, Any]) -> dict[str, Any]:
 # -- a clean release
 
 
-def test_clean_release_verifies_every_flavor_and_container(published: tuple[Path, ReleasePlan]) -> None:
-    path, plan = published
+def test_clean_release_verifies_every_flavor_and_container(published_plan: tuple[Path, ReleasePlan]) -> None:
+    path, plan = published_plan
     report = verify(LayoutTarget(path, read_only=True))
     assert report.ok, report.failures
     assert (report.component, report.version) == (RELEASE, VERSION)
@@ -113,8 +101,8 @@ def test_clean_release_verifies_every_flavor_and_container(published: tuple[Path
     assert not [c for c in report.checks if c.kind is CheckKind.CONTENT]
 
 
-def test_deep_rehashes_every_blob(published: tuple[Path, ReleasePlan]) -> None:
-    path, _ = published
+def test_deep_rehashes_every_blob(published_plan: tuple[Path, ReleasePlan]) -> None:
+    path, _ = published_plan
     report = verify(LayoutTarget(path, read_only=True), RELEASE, VERSION, deep=True)
     assert report.ok, report.failures
     checked = [c for c in report.checks if c.kind is CheckKind.RESOURCE and not c.skipped]
@@ -127,7 +115,7 @@ def test_deep_rehashes_every_blob(published: tuple[Path, ReleasePlan]) -> None:
 
 
 def test_every_descriptor_validates_against_the_reference_schemas(
-        published: tuple[Path, ReleasePlan], signed: Path) -> None:
+        published_plan: tuple[Path, ReleasePlan], signed: Path) -> None:
     validators = {}
     for schema_file in V2_SCHEMAS:
         schema = yaml.load((SCHEMAS / schema_file).read_text(encoding="utf-8"), Loader=_YAML_LOADER)
@@ -135,7 +123,7 @@ def test_every_descriptor_validates_against_the_reference_schemas(
         assert validator_class is jsonschema.Draft202012Validator  # every v2 schema declares 2020-12
         validator_class.check_schema(schema)
         validators[schema_file] = validator_class(schema)
-    for path in (published[0], signed):
+    for path in (published_plan[0], signed):
         target = LayoutTarget(path, read_only=True)
         for name in (RELEASE, CLOUD, CONTAINERS):
             descriptor = fetch_component(target, name, VERSION).descriptor

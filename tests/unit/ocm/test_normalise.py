@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import ocm
@@ -15,13 +14,14 @@ import yaml
 
 from gardenlinux_ocm.errors import SigningError
 from gardenlinux_ocm.ocm.normalise import NormalisationAlgorithm, descriptor_digest, normalise
+from support.release import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "ocm"
-VECTORS = json.loads((REFERENCE / "normalisation" / "ocm-go-norm_test-vectors.json").read_text(encoding="utf-8"))
-CONFORMANCE = REFERENCE / "normalisation" / "v4alpha1-conformance-legacy-v3-01"
+OCM_REFERENCE = REFERENCE / "ocm"
+VECTORS = json.loads((OCM_REFERENCE / "normalisation" / "ocm-go-norm_test-vectors.json").read_text(encoding="utf-8"))
+CONFORMANCE = OCM_REFERENCE / "normalisation" / "v4alpha1-conformance-legacy-v3-01"
 CONFORMANCE_SHA256 = "c97c44a4dca9fc85d4e634a617b662f72935cc202d52a46aa9367c937458b35b"
 SIGNED_FIXTURE = (
-    REFERENCE / "signing" / "ocm-go-compat-rsa-pkcs1v15" / "component-archive" / "component-descriptor.yaml"
+    OCM_REFERENCE / "signing" / "ocm-go-compat-rsa-pkcs1v15" / "component-archive" / "component-descriptor.yaml"
 )
 
 
