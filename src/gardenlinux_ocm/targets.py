@@ -93,7 +93,7 @@ def open_target(text: str, options: RegistryOptions | None = None) -> Target:
 def _registry(name: TargetName, options: RegistryOptions) -> Target:
     from .oci.registry import RegistryTarget
 
-    return RegistryTarget(  # type: ignore[no-any-return,call-arg,unused-ignore]  # being written alongside
+    return RegistryTarget(
         base=name.location,
         credentials=options.credentials,
         plain_http=options.plain_http,

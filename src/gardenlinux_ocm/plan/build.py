@@ -17,7 +17,7 @@ from ..ocm.render import (
     render_container_images,
     render_release,
 )
-from ..spec.model import Flavor, ReleaseSpec
+from ..spec.model import Container, Flavor, ReleaseSpec
 from .model import Content, ReleasePlan, Root, RootKind
 
 __all__ = ["build_plan", "pack_plan", "flavor_tag", "container_tag", "flavor_annotations", "SOURCE_ANNOTATIONS"]
@@ -127,9 +127,14 @@ def build_plan(spec: ReleaseSpec, inventory: Inventory) -> ReleasePlan:
             blob_sizes[f.digest] = f.size
 
     container_entries: list[dict[str, Any]] = []
-    container_refs = []
+    container_refs: list[tuple[Container, OciArtefactRef, list[FileResource]]] = []
     for ca in inventory.containers:
-        container_refs.append(_plan_container(spec, ca, contents, roots, container_entries))
+        blobs, root, index_entry, parts = _plan_container(spec, ca)
+        for digest, content in blobs.items():
+            contents.setdefault(digest, content)
+        roots.append(root)
+        container_entries.append(index_entry)
+        container_refs.append(parts)
         add_files(ca.files)
 
     for fa in inventory.flavors:
@@ -173,37 +178,25 @@ def build_plan(spec: ReleaseSpec, inventory: Inventory) -> ReleasePlan:
 
 
 def _plan_container(
-    spec: ReleaseSpec,
-    ca: ContainerArtefacts,
-    contents: dict[str, Content],
-    roots: list[Root],
-    entries: list[dict[str, Any]],
-) -> Any:
+    spec: ReleaseSpec, ca: ContainerArtefacts
+) -> tuple[dict[str, Content], Root, dict[str, Any], tuple[Container, OciArtefactRef, list[FileResource]]]:
+    """A container image from its OCI archive: its contents, its root, its index entry and its component parts."""
     image = ca.image
-    for blob, rng in image.blobs:
-        contents.setdefault(blob.digest, Content(range=rng))
+    contents = {blob.digest: Content(range=rng) for blob, rng in image.blobs}
     contents[image.manifest.digest] = Content(data=image.manifest_bytes)
     tag = container_tag(spec, ca.container.cname, ca.container.arch)
     bare = image.manifest.bare()
-    roots.append(
-        Root(
-            repository=spec.release_repository,
-            descriptor=bare,
-            tags=(tag,),
-            kind=RootKind.CONTAINER,
-            label=ca.container.name_arch,
-        )
+    root = Root(
+        repository=spec.release_repository,
+        descriptor=bare,
+        tags=(tag,),
+        kind=RootKind.CONTAINER,
+        label=ca.container.name_arch,
     )
-    entries.append(
-        Descriptor(
-            media_type=bare.media_type,
-            digest=bare.digest,
-            size=bare.size,
-            platform=Platform(architecture=image.platform.architecture, os="linux"),
-        ).to_dict()
-    )
+    platform = Platform(architecture=image.platform.architecture, os="linux")
+    entry = Descriptor(media_type=bare.media_type, digest=bare.digest, size=bare.size, platform=platform).to_dict()
     ref = OciArtefactRef(repository=spec.release_repository, tag=tag, descriptor=bare)
-    return (ca.container, ref, _file_resources(ca.files))
+    return contents, root, entry, (ca.container, ref, _file_resources(ca.files))
 
 
 def pack_plan(
