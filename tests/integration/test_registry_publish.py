@@ -132,41 +132,14 @@ def test_podman_pull(on_registry: str, tmp_path: Path, request: pytest.FixtureRe
     root = tmp_path / "storage"
     run = Path(tempfile.mkdtemp(prefix="glp-", dir="/tmp"))  # podman wants a runroot under 50 characters
     request.addfinalizer(lambda: shutil.rmtree(run, ignore_errors=True))
-    result = subprocess.run(
-        [
-            "podman",
-            "--root",
-            str(root),
-            "--runroot",
-            str(run),
-            "--storage-driver",
-            "vfs",
-            "pull",
-            "--tls-verify=false",
-            f"{on_registry}/gardenlinux:1473.0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    podman = ["podman", "--root", str(root), "--runroot", str(run), "--storage-driver", "vfs"]
+    pull = [*podman, "pull", "--tls-verify=false", f"{on_registry}/gardenlinux:1473.0"]
+    result = subprocess.run(pull, capture_output=True, text=True, timeout=180)
     if result.returncode != 0 and ("permission" in result.stderr.lower() or "namespace" in result.stderr.lower()):
         pytest.skip(f"podman cannot run in this sandbox: {result.stderr.strip()[:200]}")
     assert result.returncode == 0, result.stderr
     image_id = result.stdout.strip().splitlines()[-1]
-    inspect = json.loads(
-        _run(
-            "podman",
-            "--root",
-            str(root),
-            "--runroot",
-            str(run),
-            "--storage-driver",
-            "vfs",
-            "image",
-            "inspect",
-            image_id,
-        )
-    )
+    inspect = json.loads(_run(*podman, "image", "inspect", image_id))
     assert inspect[0]["Os"] == "linux"
 
 
