@@ -1,4 +1,4 @@
-"""Where the tests find the shipped specs and the shared reference data."""
+"""Where the tests find the shipped specs and the test oracles (tests/data, with provenance in its README)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = REPO / "components"
-REFERENCE = REPO.parent / "shared" / "reference"
+DATA = REPO / "tests" / "data"
 VERSION = "1473.0"
 
 

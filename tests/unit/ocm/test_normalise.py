@@ -14,9 +14,9 @@ import yaml
 
 from gardenlinux_ocm.errors import SigningError
 from gardenlinux_ocm.ocm.normalise import NormalisationAlgorithm, descriptor_digest, normalise
-from support.release import REFERENCE
+from support.release import DATA
 
-OCM_REFERENCE = REFERENCE / "ocm"
+OCM_REFERENCE = DATA / "ocm"
 VECTORS = json.loads((OCM_REFERENCE / "normalisation" / "ocm-go-norm_test-vectors.json").read_text(encoding="utf-8"))
 CONFORMANCE = OCM_REFERENCE / "normalisation" / "v4alpha1-conformance-legacy-v3-01"
 CONFORMANCE_SHA256 = "c97c44a4dca9fc85d4e634a617b662f72935cc202d52a46aa9367c937458b35b"

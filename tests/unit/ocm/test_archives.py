@@ -18,10 +18,10 @@ from gardenlinux_ocm.ocm.archives import TITLE, ComponentArchive, CtfArchive, op
 from gardenlinux_ocm.ocm.fetch import fetch_component, list_versions
 from gardenlinux_ocm.ocm.serialise import descriptor_tar, descriptor_yaml
 from gardenlinux_ocm.targets import open_source
-from gardenlinux_ocm.verify import CheckKind, verify
-from support.release import REFERENCE
+from gardenlinux_ocm.trust.verify import CheckKind, verify
+from support.release import DATA
 
-OCM_REFERENCE = REFERENCE / "ocm"
+OCM_REFERENCE = DATA / "ocm"
 CTF = OCM_REFERENCE / "ctf-compat"
 CA = OCM_REFERENCE / "signing" / "ocm-go-compat-rsa-pkcs1v15" / "component-archive"
 HELLO = "github.com/acme.org/helloworld"

@@ -22,11 +22,11 @@ from gardenlinux_ocm.ocm.fetch import ComponentVersion, fetch_component
 from gardenlinux_ocm.ocm.pack import pack_component
 from gardenlinux_ocm.ocm.serialise import descriptor_tar, descriptor_yaml
 from gardenlinux_ocm.plan.model import ReleasePlan, RootKind
-from gardenlinux_ocm.sign import sign_published
-from gardenlinux_ocm.verify import Check, CheckKind, VerifyReport, verify
-from support.release import REFERENCE, VERSION
+from gardenlinux_ocm.trust.sign import sign_published
+from gardenlinux_ocm.trust.verify import Check, CheckKind, VerifyReport, verify
+from support.release import DATA, VERSION
 
-SCHEMAS = REFERENCE / "ocm" / "schemas"
+SCHEMAS = DATA / "ocm" / "schemas"
 RELEASE = "github.com/gardenlinux/gardenlinux"
 CLOUD = f"{RELEASE}/cloud-images"
 CONTAINERS = f"{RELEASE}/container-images"

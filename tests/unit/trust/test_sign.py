@@ -25,12 +25,12 @@ from gardenlinux_ocm.ocm.normalise import descriptor_digest
 from gardenlinux_ocm.ocm.pack import pack_component
 from gardenlinux_ocm.ocm.signing import load_public_key, sign_digest, signature_entry
 from gardenlinux_ocm.plan.model import ReleasePlan, RootKind
-from gardenlinux_ocm.sign import sign_descriptors, sign_plan, sign_published
 from gardenlinux_ocm.targets import open_source
-from gardenlinux_ocm.verify import CheckKind, verify
-from support.release import REFERENCE, VERSION, publish_args
+from gardenlinux_ocm.trust.sign import sign_descriptors, sign_plan, sign_published
+from gardenlinux_ocm.trust.verify import CheckKind, verify
+from support.release import DATA, VERSION, publish_args
 
-OCM_GO = REFERENCE / "ocm" / "signing" / "ocm-go-compat-rsa-pkcs1v15"
+OCM_GO = DATA / "ocm" / "signing" / "ocm-go-compat-rsa-pkcs1v15"
 RELEASE = "github.com/gardenlinux/gardenlinux"
 CONTAINERS = f"{RELEASE}/container-images"
 
