@@ -17,9 +17,9 @@ from .ocm.fetch import referenced_first
 from .ocm.pack import COMPONENT_DESCRIPTORS
 from .plan.build import build_plan
 from .plan.model import ReleasePlan
-from .sign import sign_plan, sign_published
 from .spec import ReleaseSpec, lint_components, load_release
-from .verify import verify
+from .trust.sign import sign_plan, sign_published
+from .trust.verify import verify
 
 __all__ = [
     "lint",

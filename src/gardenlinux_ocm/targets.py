@@ -9,7 +9,6 @@ from enum import StrEnum
 from pathlib import Path
 
 from .errors import UsageError
-from .oci.layout import LayoutTarget
 from .oci.target import ReadOnlyTarget, Target
 
 __all__ = [
@@ -70,6 +69,8 @@ def parse_target(text: str) -> TargetName:
 
 def open_source(text: str, options: RegistryOptions | None = None) -> ReadOnlyTarget:
     """A target to read from: any kind, archives included."""
+    from .oci.layout import LayoutTarget
+
     name = parse_target(text)
     if name.kind is TargetKind.LAYOUT:
         return LayoutTarget(Path(name.location), read_only=True)
@@ -82,6 +83,8 @@ def open_source(text: str, options: RegistryOptions | None = None) -> ReadOnlyTa
 
 def open_target(text: str, options: RegistryOptions | None = None) -> Target:
     """A target to publish to: a layout directory or a registry."""
+    from .oci.layout import LayoutTarget
+
     name = parse_target(text)
     if name.kind is TargetKind.LAYOUT:
         return LayoutTarget(Path(name.location))

@@ -13,7 +13,6 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from gardenlinux_ocm.errors import SigningError
+from gardenlinux_ocm.ocm.algorithms import SignatureAlgorithm, SignatureMediaType
 from gardenlinux_ocm.ocm.normalise import NormalisationAlgorithm
 
 __all__ = [
@@ -35,28 +35,6 @@ __all__ = [
     "verify_digest",
     "signature_entry",
 ]
-
-
-class SignatureAlgorithm(StrEnum):
-    """RSA signature algorithms OCM knows, by their wire names."""
-
-    RSASSA_PKCS1_V1_5 = "RSASSA-PKCS1-V1_5"
-    RSASSA_PSS = "RSASSA-PSS"
-
-    @property
-    def media_type(self) -> SignatureMediaType:
-        """The media type of a hex-encoded signature made with this algorithm."""
-        if self is SignatureAlgorithm.RSASSA_PSS:
-            return SignatureMediaType.RSA_PSS
-        return SignatureMediaType.RSA
-
-
-class SignatureMediaType(StrEnum):
-    """Media types of `signature.signature.value`."""
-
-    RSA = "application/vnd.ocm.signature.rsa"
-    RSA_PSS = "application/vnd.ocm.signature.rsa.pss"
-    PEM = "application/x-pem-file"
 
 
 _PEM_LABEL_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")

@@ -6,7 +6,7 @@ import dataclasses
 from enum import StrEnum
 from typing import Any
 
-from .ocm.fetch import ComponentVersion
+from ..ocm.fetch import ComponentVersion
 
 
 class CheckKind(StrEnum):

@@ -8,8 +8,23 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["OutputFormat", "ComponentsOpt", "OutputOpt", "JobsOpt", "UserOpt", "PwStdinOpt", "PlainOpt", "CaOpt",
-           "InsecureOpt"]
+__all__ = [
+    "RenderFormat",
+    "OutputFormat",
+    "ComponentsOpt",
+    "OutputOpt",
+    "JobsOpt",
+    "UserOpt",
+    "PwStdinOpt",
+    "PlainOpt",
+    "CaOpt",
+    "InsecureOpt",
+]
+
+
+class RenderFormat(StrEnum):
+    YAML = "yaml"
+    JSON = "json"
 
 
 class OutputFormat(StrEnum):

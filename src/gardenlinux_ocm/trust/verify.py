@@ -22,15 +22,15 @@ import ocm
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .errors import GlOcmError
-from .oci.graph import successors
-from .oci.model import INDEX_MEDIA_TYPES, Descriptor, is_manifest, version_to_tag
-from .oci.target import ReadOnlyTarget
-from .ocm.archives import TITLE
-from .ocm.fetch import ComponentVersion, fetch_component, list_versions
-from .ocm.pack import COMPONENT_DESCRIPTORS, component_repository
-from .verify_model import Check, CheckKind, VerifyReport, _dict, _dicts, _references, _short
-from .verify_signatures import _SignatureChecks, descriptor_digest_matches
+from ..errors import GlOcmError
+from ..oci.graph import successors
+from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, is_manifest, version_to_tag
+from ..oci.target import ReadOnlyTarget
+from ..ocm.archives import TITLE
+from ..ocm.fetch import ComponentVersion, fetch_component, list_versions
+from ..ocm.pack import COMPONENT_DESCRIPTORS, component_repository
+from .model import Check, CheckKind, VerifyReport, _dict, _dicts, _references, _short
+from .signatures import _SignatureChecks, descriptor_digest_matches
 
 __all__ = ["CheckKind", "Check", "VerifyReport", "verify", "default_component", "descriptor_digest_matches",
            "RELEASE_COMPONENT"]

@@ -15,23 +15,23 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .errors import SigningError, VerificationError
-from .oci.copy import CopyRoot, CopyStats, Event, copy
-from .oci.memory import MemoryTarget
-from .oci.model import MediaType, descriptor_for
-from .oci.target import Target
-from .ocm.fetch import ComponentVersion, referenced_first
-from .ocm.normalise import NormalisationAlgorithm, descriptor_digest
-from .ocm.pack import PackedComponent, pack_component
-from .ocm.signing import SignatureAlgorithm, sign_digest, signature_entry
-from .plan.build import pack_plan
-from .plan.model import ReleasePlan
+from ..errors import SigningError, VerificationError
+from ..oci.copy import CopyRoot, CopyStats, Event, copy
+from ..oci.memory import MemoryTarget
+from ..oci.model import MediaType, descriptor_for
+from ..oci.target import Target
+from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME
+from ..ocm.fetch import ComponentVersion, referenced_first
+from ..ocm.normalise import NormalisationAlgorithm, descriptor_digest
+from ..ocm.pack import PackedComponent, pack_component
+from ..ocm.signing import SignatureAlgorithm, sign_digest, signature_entry
+from ..plan.build import pack_plan
+from ..plan.model import ReleasePlan
 from .verify import descriptor_digest_matches, verify
 
 __all__ = ["DEFAULT_SIGNATURE_NAME", "SignedComponent", "SignResult", "sign_descriptors", "sign_plan",
            "sign_published"]
 
-DEFAULT_SIGNATURE_NAME = "gardenlinux"
 _NORMALISATION = NormalisationAlgorithm.JSON_V3
 _HASH = "SHA-256"
 Lookup = Callable[[str, str], Mapping[str, Any] | None]

@@ -1,34 +1,31 @@
 """The `gl-ocm verify` and `gl-ocm sign` commands: options and keys -> `verify` / `sign_published` -> output.
 
-Registered on the main app by `cli.py`, which passes its error guard (message + hint on stderr, exit code per error
-class) and its registry-options builder, so credentials are handled in one place. Exit codes: 0 verified or signed,
+Errors go through the shared guard (message + hint on stderr, exit code per error class) and registry options through
+the shared builder, so credentials are handled in one place. Exit codes: 0 verified or signed,
 1 something failed, 2 bad input (usage, unreadable or unsuitable keys).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_options import CaOpt, InsecureOpt, OutputFormat, OutputOpt, PlainOpt, PwStdinOpt, UserOpt
-from .errors import UsageError
-from .ocm.signing import SignatureAlgorithm, load_private_key, load_public_key
-from .sign import DEFAULT_SIGNATURE_NAME, SignResult, sign_published
-from .targets import RegistryOptions, open_source, open_target
-from .verify import VerifyReport, verify
+from ..errors import UsageError
+from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
+from .common import guard, out, registry_options
+from .options import CaOpt, InsecureOpt, OutputFormat, OutputOpt, PlainOpt, PwStdinOpt, UserOpt
+
+if TYPE_CHECKING:
+    from ..trust.sign import SignResult
+    from ..trust.verify import VerifyReport
 
 __all__ = ["register", "parse_component"]
 
-Guard = Callable[[Callable[[], Any]], Any]
-RegistryOptionsFn = Callable[[str | None, bool, bool | None, Path | None, bool], RegistryOptions]
-_out = Console()
 _STATUS = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]", "skipped": "[dim]skipped[/]"}
 
 
@@ -53,6 +50,8 @@ def _key_pairs(keys: list[Path], names: list[str]) -> list[tuple[str | None, Any
     if keys and names and len(names) not in (1, len(keys)):
         raise UsageError(f"{len(keys)} --public-key but {len(names)} --signature-name",
                          hint="give one --signature-name per --public-key (in order), one for all keys, or none")
+    from ..ocm.signing import load_public_key
+
     loaded = [load_public_key(k) for k in keys]
     if not names:
         return [(None, k) for k in loaded]
@@ -61,7 +60,7 @@ def _key_pairs(keys: list[Path], names: list[str]) -> list[tuple[str | None, Any
 
 def _print_report(report: VerifyReport, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.JSON:
-        _out.print_json(json.dumps(report.to_dict()))
+        out.print_json(json.dumps(report.to_dict()))
         return
     table = Table(title=escape(f"{report.component}:{report.version or '?'} on {report.target}"
                                + (" (deep)" if report.deep else "")))
@@ -69,19 +68,19 @@ def _print_report(report: VerifyReport, fmt: OutputFormat) -> None:
         table.add_column(col, overflow="fold")
     for c in report.checks:
         table.add_row(_STATUS[c.status], c.kind.value, escape(c.subject), escape(c.detail))
-    _out.print(table)
+    out.print(table)
     failed, skipped = len(report.failures), sum(c.skipped for c in report.checks)
     if report.ok:
-        _out.print(f"[green]verified[/]: {len(report.checks) - skipped} checks passed, {skipped} skipped")
+        out.print(f"[green]verified[/]: {len(report.checks) - skipped} checks passed, {skipped} skipped")
     else:
-        _out.print(f"[bold red]verification failed[/]: {failed} of {len(report.checks)} checks failed")
+        out.print(f"[bold red]verification failed[/]: {failed} of {len(report.checks)} checks failed")
 
 
 def _print_signed(result: SignResult, fmt: OutputFormat) -> None:
     rows = [{"component": f"{c.name}:{c.version}", "reference": c.reference, "before": c.before, "after": c.after}
             for c in result.components]
     if fmt is OutputFormat.JSON:
-        _out.print_json(json.dumps({"target": result.target, "signature": result.signature_name, "signed": rows,
+        out.print_json(json.dumps({"target": result.target, "signature": result.signature_name, "signed": rows,
                                     "manifests_pushed": result.stats.manifests_pushed,
                                     "tags_set": result.stats.tags_set}))
         return
@@ -91,11 +90,11 @@ def _print_signed(result: SignResult, fmt: OutputFormat) -> None:
     for row in rows:
         table.add_row(escape(row["component"]), escape(row["reference"]), row["before"][:19] + "…",
                       row["after"][:19] + "…")
-    _out.print(table)
-    _out.print(f"{result.stats.manifests_pushed} manifests pushed, {result.stats.tags_set} tags set", highlight=False)
+    out.print(table)
+    out.print(f"{result.stats.manifests_pushed} manifests pushed, {result.stats.tags_set} tags set", highlight=False)
 
 
-def register(app: typer.Typer, *, guard: Guard, registry_options: RegistryOptionsFn) -> None:
+def register(app: typer.Typer) -> None:
     """Add `verify` and `sign` to the app."""
 
     @app.command("verify")
@@ -127,6 +126,9 @@ def register(app: typer.Typer, *, guard: Guard, registry_options: RegistryOption
           gl-ocm verify oci-layout:build/oci github.com/gardenlinux/gardenlinux:1473.0 --deep --public-key key.pub
           gl-ocm verify ca:component-archive --public-key rsa.pub
         """
+        from ..targets import open_source
+        from ..trust.verify import verify
+
         def run() -> VerifyReport:
             name, version = parse_component(component, require_version=False)
             keys = _key_pairs(public_key or [], signature_name or [])
@@ -169,6 +171,10 @@ def register(app: typer.Typer, *, guard: Guard, registry_options: RegistryOption
 
         Example: gl-ocm sign oci-layout:build/oci github.com/gardenlinux/gardenlinux:1473.0 --private-key key.pem
         """
+        from ..ocm.signing import load_private_key
+        from ..targets import open_target
+        from ..trust.sign import sign_published
+
         def run() -> SignResult:
             name, version = parse_component(component, require_version=True)
             password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None

@@ -9,11 +9,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .errors import SigningError
-from .ocm.fetch import ComponentVersion
-from .ocm.normalise import NormalisationAlgorithm, descriptor_digest
-from .ocm.signing import verify_digest
-from .verify_model import Check, CheckKind, _dict, _dicts, _references, _short
+from ..errors import SigningError
+from ..ocm.fetch import ComponentVersion
+from ..ocm.normalise import NormalisationAlgorithm, descriptor_digest
+from ..ocm.signing import verify_digest
+from .model import Check, CheckKind, _dict, _dicts, _references, _short
 
 
 def _fingerprint(key: rsa.RSAPublicKey) -> str:

@@ -1,0 +1,58 @@
+"""The typer application: global options (`--version`, `--verbose`) and the command groups it wires together."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from . import release, trust
+from .common import out, state
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="gl-ocm",
+    help="Publish Garden Linux releases as OCI artefacts and OCM component versions, and verify them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        out.print(f"gl-ocm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details; show tracebacks.")] = False,
+) -> None:
+    state["verbose"] = verbose
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+release.register(app)
+trust.register(app)
+
+
+def main() -> None:
+    app(prog_name="gl-ocm")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""What every command shares: the consoles, the one error guard, and registry options from flags and environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..errors import GlOcmError, UsageError
+
+if TYPE_CHECKING:
+    from ..targets import RegistryOptions
+
+__all__ = ["err", "out", "state", "guard", "registry_options"]
+
+err = Console(stderr=True)
+out = Console()
+state = {"verbose": False}
+
+
+def guard[T](fn: Callable[[], T]) -> T:
+    """Run a command body: user errors become one paragraph on stderr and an exit code, never a traceback."""
+    try:
+        return fn()
+    except GlOcmError as e:
+        if state["verbose"]:
+            raise
+        err.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False, markup=True, soft_wrap=True)
+        if e.hint:
+            err.print(f"[dim]hint:[/] {escape(e.hint)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
+    except OSError as e:
+        if state["verbose"]:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        err.print(
+            f"[bold red]error:[/]{escape(where)}: {escape(str(e.strerror or e))}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(1) from None
+
+
+def registry_options(
+    username: str | None, password_stdin: bool, plain_http: bool | None, ca_file: Path | None, insecure: bool
+) -> RegistryOptions:
+    """Registry options from the flags, `GL_OCM_REGISTRY_*` and the docker/podman auth files (the only place)."""
+    from ..oci.credentials import auth_file_candidates, credentials_lookup, load_auth_files
+    from ..targets import RegistryOptions
+
+    explicit = None
+    if password_stdin and not username:
+        raise UsageError("--password-stdin needs --username")
+    if username:
+        if not password_stdin:
+            raise UsageError("--username needs --password-stdin (passwords are never taken as arguments)")
+        explicit = (username, sys.stdin.readline().rstrip("\r\n"))
+    env_user, env_pass = os.environ.get("GL_OCM_REGISTRY_USERNAME"), os.environ.get("GL_OCM_REGISTRY_PASSWORD")
+    from_env = (env_user, env_pass) if env_user and env_pass is not None else None
+    files = load_auth_files(auth_file_candidates(os.environ, Path.home()))
+    return RegistryOptions(
+        credentials=credentials_lookup(explicit, from_env, files),
+        plain_http=plain_http,
+        ca_file=ca_file,
+        insecure_skip_tls_verify=insecure,
+    )

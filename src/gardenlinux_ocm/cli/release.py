@@ -1,0 +1,215 @@
+"""The release commands: `lint`, `sample-artefacts`, `render`, `publish` and `copy`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
+from ..targets import DEFAULT_TARGET
+from .common import err, guard, out, registry_options
+from .options import (
+    CaOpt,
+    ComponentsOpt,
+    InsecureOpt,
+    JobsOpt,
+    OutputFormat,
+    OutputOpt,
+    PlainOpt,
+    PwStdinOpt,
+    RenderFormat,
+    UserOpt,
+)
+from .output import progress, publish_summary, stats_dict
+
+if TYPE_CHECKING:
+    from .. import api
+    from ..oci.copy import CopyStats
+
+__all__ = ["register"]
+
+
+def _default_artefacts(version: str) -> Path:
+    return Path("build") / "artefacts" / version
+
+
+def register(app: typer.Typer) -> None:
+    """Add the release commands to the app."""
+
+    @app.command()
+    def lint(components: ComponentsOpt = Path("components")) -> None:
+        """Validate the component specs in COMPONENTS against their JSON Schemas and each other.
+
+        Example: gl-ocm lint --components components
+        """
+        from .. import api
+
+        versions = guard(lambda: api.lint(components))
+        out.print(f"ok: {components}/gardenlinux.yaml and {len(versions)} release(s): {', '.join(versions)}")
+
+    @app.command("sample-artefacts")
+    def sample_artefacts(
+        version: Annotated[str, typer.Argument(help="Release version, e.g. 1473.0.")],
+        output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Directory to write the files into.")],
+        components: ComponentsOpt = Path("components"),
+    ) -> None:
+        """Write small deterministic build outputs for every flavor and container of a release.
+
+        Example: gl-ocm sample-artefacts 1473.0 -o build/artefacts/1473.0
+        """
+        from .. import api
+
+        files = guard(lambda: api.sample_artefacts(components, version, output_dir))
+        out.print(f"wrote {len(files)} files to {output_dir}")
+
+    @app.command()
+    def render(
+        version: Annotated[str, typer.Argument(help="Release version, e.g. 1473.0.")],
+        artefacts: Annotated[
+            Path | None,
+            typer.Option("--artefacts", "-a", help="Build output directory \\[default: build/artefacts/VERSION]."),
+        ] = None,
+        fmt: Annotated[RenderFormat, typer.Option("--format", "-f", help="yaml or json.")] = RenderFormat.YAML,
+        output_file: Annotated[
+            Path | None, typer.Option("--output-file", "-o", help="Write here instead of stdout.")
+        ] = None,
+        components: ComponentsOpt = Path("components"),
+    ) -> None:
+        """Render the OCM component descriptors of a release (byte-identical for the same spec and artefacts).
+
+        Example: gl-ocm render 1473.0 --format json -o descriptors.json
+        """
+        from .. import api
+
+        _, plan = guard(lambda: api.plan_release(components, version, artefacts or _default_artefacts(version)))
+        if fmt is RenderFormat.JSON:
+            text = json.dumps([c.descriptor for c in plan.components], indent=2, sort_keys=True) + "\n"
+            data = text.encode()
+        else:
+            data = b"---\n".join(c.descriptor_yaml for c in plan.components)
+        if output_file:
+            guard(lambda: output_file.write_bytes(data))
+            err.print(f"wrote {len(plan.components)} component descriptors to {output_file}")
+        else:
+            sys.stdout.buffer.write(data)
+
+    @app.command()
+    def publish(
+        version: Annotated[str, typer.Argument(help="Release version, e.g. 1473.0.")],
+        to: Annotated[
+            str,
+            typer.Option(
+                "--to", "-t", help="oci-layout:DIR or a registry base HOST\\[:PORT]\\[/PREFIX].", envvar="GL_OCM_TARGET"
+            ),
+        ] = DEFAULT_TARGET,
+        artefacts: Annotated[
+            Path | None,
+            typer.Option("--artefacts", "-a", help="Build output directory \\[default: build/artefacts/VERSION]."),
+        ] = None,
+        components: ComponentsOpt = Path("components"),
+        jobs: JobsOpt = 4,
+        output: OutputOpt = OutputFormat.TABLE,
+        username: UserOpt = None,
+        password_stdin: PwStdinOpt = False,
+        plain_http: PlainOpt = None,
+        ca_file: CaOpt = None,
+        insecure_skip_tls_verify: InsecureOpt = False,
+        sign_key: Annotated[
+            Path | None,
+            typer.Option(
+                "--sign-key",
+                exists=True,
+                dir_okay=False,
+                envvar="GL_OCM_SIGN_KEY",
+                help="Sign the component versions with this PEM RSA private key before publishing.",
+            ),
+        ] = None,
+        sign_algorithm: Annotated[
+            SignatureAlgorithm,
+            typer.Option("--sign-algorithm", help="RSASSA-PKCS1-V1_5 (the OCM CLI default) or RSASSA-PSS."),
+        ] = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
+        signature_name: Annotated[
+            str, typer.Option("--signature-name", help="Name of the signature.")
+        ] = DEFAULT_SIGNATURE_NAME,
+        key_password_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--key-password-file",
+                exists=True,
+                dir_okay=False,
+                envvar="GL_OCM_KEY_PASSWORD_FILE",
+                help="File holding the password of an encrypted --sign-key.",
+            ),
+        ] = None,
+    ) -> None:
+        """Publish a release: flavor manifests, container images, the release index and the OCM component versions.
+
+        Everything is validated before the first byte is written; a second run of the same release writes nothing.
+
+        Examples:
+          gl-ocm publish 1473.0
+          gl-ocm publish 1473.0 --to 127.0.0.1:5000 --artefacts build/artefacts/1473.0
+        """
+
+        from .. import api
+        from ..ocm.signing import load_private_key
+        from ..targets import open_target
+        from ..trust.sign import sign_plan
+
+        def run() -> api.PublishResult:
+            _, plan = api.plan_release(components, version, artefacts or _default_artefacts(version))
+            if sign_key is not None:  # the key is checked before any I/O on the target
+                password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
+                plan = sign_plan(
+                    plan, load_private_key(sign_key, password), algorithm=sign_algorithm, name=signature_name
+                )
+            target = open_target(
+                to, registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            )
+            with progress(output is OutputFormat.TABLE) as on_event:
+                return api.publish(plan, target, jobs=jobs, on_event=on_event)
+
+        result = guard(run)
+        publish_summary(result.plan, result.stats, result.target, output)
+
+    @app.command("copy")
+    def copy_cmd(
+        source: Annotated[str, typer.Argument(help="oci-layout:DIR or a registry base.")],
+        target: Annotated[str, typer.Argument(help="oci-layout:DIR or a registry base.")],
+        version: Annotated[str | None, typer.Option("--version", help="Copy only this release.")] = None,
+        jobs: JobsOpt = 4,
+        output: OutputOpt = OutputFormat.TABLE,
+        username: UserOpt = None,
+        password_stdin: PwStdinOpt = False,
+        plain_http: PlainOpt = None,
+        ca_file: CaOpt = None,
+        insecure_skip_tls_verify: InsecureOpt = False,
+    ) -> None:
+        """Copy releases (every repository, tag and component version) between two targets, digests unchanged.
+
+        Example: gl-ocm copy oci-layout:build/oci 127.0.0.1:5000/mirror --version 1473.0
+        """
+
+        from .. import api
+        from ..targets import open_source, open_target
+
+        def run() -> CopyStats:
+            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            src, dst = open_source(source, opts), open_target(target, opts)
+            with progress(output is OutputFormat.TABLE) as on_event:
+                return api.copy_release(src, dst, version=version, jobs=jobs, on_event=on_event)
+
+        stats = guard(run)
+        if output is OutputFormat.JSON:
+            out.print_json(json.dumps({"source": source, "target": target, "stats": stats_dict(stats)}))
+        else:
+            out.print(
+                f"copied {source} -> {target}: {stats.blobs_pushed} blobs pushed ({stats.bytes_pushed} bytes), "
+                f"{stats.blobs_mounted} mounted, {stats.blobs_skipped} present, "
+                f"{stats.manifests_pushed} manifests, {stats.tags_set} tags set",
+                highlight=False,
+            )

@@ -1,0 +1,9 @@
+"""Trust in a published release: `verify` checks what a target holds, `sign_published`/`sign_plan` sign it."""
+
+from __future__ import annotations
+
+from .model import Check, CheckKind, VerifyReport
+from .sign import SignResult, sign_plan, sign_published
+from .verify import verify
+
+__all__ = ["Check", "CheckKind", "VerifyReport", "SignResult", "sign_plan", "sign_published", "verify"]
