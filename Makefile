@@ -24,7 +24,7 @@ for c in $(PYTHON) python3.13 python3.12 python3 \
 done; exit 1
 endef
 
-.PHONY: help install dev component samples lint reformat test test-unit test-integration registry registry-stop bench doc clean
+.PHONY: help install dev system-deps component samples lint reformat test test-unit test-integration registry registry-stop bench doc clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -64,13 +64,16 @@ reformat: install ## Apply ruff's fixes and formatting
 doc: install ## Regenerate docs/cli.md from gl-ocm --help
 	$(BIN)/python tools/cli_reference.py
 
-test: install ## Run all tests (integration tests start their own registry; needs docker-registry, skopeo, umoci)
+system-deps: ## Install the Debian tools the integration tests run, when missing (docker-registry, skopeo, umoci, podman)
+	@tools/system-deps.sh
+
+test: install system-deps ## Run all tests (integration tests start their own registries)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install ## Unit tests only
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: install ## Integration tests only (real registry, skopeo, umoci, oras)
+test-integration: install system-deps ## Integration tests only (real registry, skopeo, umoci, oras)
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 registry: ## Start a local registry (Debian docker-registry) on 127.0.0.1:$(REGISTRY_PORT)

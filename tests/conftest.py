@@ -1,12 +1,11 @@
 """Generic test fixtures: real OCI registries on loopback and a fault-injecting proxy.
 
 Tests that use a registry carry `@pytest.mark.registry`; `--skip-registry` deselects them. Without
-`docker-registry` on PATH the registry fixtures skip, unless `GL_OCM_REQUIRE_REGISTRY=1` (CI) makes that a failure.
+`docker-registry` on PATH they fail with the install command (`make test` installs it).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -19,9 +18,9 @@ from gardenlinux_ocm.plan.model import ReleasePlan
 from support.fault_proxy import Fault, FaultProxy
 from support.registry import RegistryMode, RegistryServer
 from support.release import COMPONENTS, VERSION
+from support.tools import require
 
 REGISTRY_BINARY = "docker-registry"
-REQUIRE_REGISTRY_ENV = "GL_OCM_REQUIRE_REGISTRY"
 
 FaultProxyFactory = Callable[..., FaultProxy]
 
@@ -46,16 +45,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _registry_executable() -> str:
-    path = shutil.which(REGISTRY_BINARY)
-    if path is not None:
-        return path
-    reason = (
-        f"`{REGISTRY_BINARY}` is not on PATH: install the Debian package docker-registry "
-        "(CNCF distribution 2.8) or run with --skip-registry"
-    )
-    if os.environ.get(REQUIRE_REGISTRY_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_REGISTRY_ENV}=1 requires it)", pytrace=False)
-    pytest.skip(reason)
+    """Debian's docker-registry (CNCF distribution 2.8); missing, the test fails with the install command."""
+    return require(REGISTRY_BINARY, "docker-registry")
 
 
 def _serve(mode: RegistryMode) -> Iterator[RegistryServer]:

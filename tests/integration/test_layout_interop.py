@@ -4,13 +4,13 @@ it, and the component descriptors read back from the layout validate against eve
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from gardenlinux_ocm.oci.layout import LayoutTarget
+from support.tools import require
 
 pytestmark = pytest.mark.tools
 V2_SCHEMAS = [
@@ -20,19 +20,14 @@ V2_SCHEMAS = [
 ]
 
 
-def _need(tool: str) -> None:
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} not on PATH (CI installs it: apt-get install -y {tool})")
-
-
 def _run(*args: str) -> str:
     return subprocess.run(args, check=True, capture_output=True, text=True, timeout=120).stdout
 
 
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])
 def test_skopeo_copy_gets_base_container_and_umoci_unpacks(published: Path, tmp_path: Path, arch: str) -> None:
-    _need("skopeo")
-    _need("umoci")
+    require("skopeo")
+    require("umoci")
     out = tmp_path / "out"
     _run("skopeo", "--override-arch", arch, "copy", f"oci:{published}/gardenlinux:1473.0", f"oci:{out}:x")
     config = json.loads(_run("skopeo", "inspect", "--config", f"oci:{out}:x"))
@@ -47,7 +42,7 @@ def test_skopeo_copy_gets_base_container_and_umoci_unpacks(published: Path, tmp_
 
 
 def test_skopeo_copy_all_preserves_the_index_digest(published: Path, tmp_path: Path) -> None:
-    _need("skopeo")
+    require("skopeo")
     out = tmp_path / "all"
     _run("skopeo", "copy", "--all", "--preserve-digests", f"oci:{published}/gardenlinux:1473.0", f"oci:{out}:x")
     copied = json.loads(_run("skopeo", "inspect", "--raw", f"oci:{out}:x"))
@@ -56,7 +51,7 @@ def test_skopeo_copy_all_preserves_the_index_digest(published: Path, tmp_path: P
 
 
 def test_skopeo_reads_a_flavor_manifest(published: Path) -> None:
-    _need("skopeo")
+    require("skopeo")
     raw = json.loads(_run("skopeo", "inspect", "--raw", f"oci:{published}/gardenlinux:1473.0-kvm-gardener_prod-arm64"))
     assert raw["artifactType"] == "application/io.gardenlinux.flavor.v1"
     assert raw["annotations"]["io.gardenlinux.flavor"] == "kvm-gardener_prod-arm64"

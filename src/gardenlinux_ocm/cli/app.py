@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer._click import _textwrap
 
 from . import release, trust
 from .common import out, state
 
 __all__ = ["app", "main"]
+
+
+
+class _HelpWrapper(_textwrap.TextWrapper):
+    """Click's help wrapper, but never splitting a reference such as oci-layout:build/oci at its hyphen."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "break_on_hyphens": False})
+
+
+_textwrap.TextWrapper = _HelpWrapper  # type: ignore[misc]  # click looks the class up here on every wrap
 
 app = typer.Typer(
     name="gl-ocm",
@@ -19,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -29,20 +29,26 @@ def guard[T](fn: Callable[[], T]) -> T:
     try:
         return fn()
     except GlOcmError as e:
-        if state["verbose"]:
-            raise
+        _traceback_if_verbose()
         err.print(f"[bold red]error:[/] {escape(e.message)}", highlight=False, markup=True, soft_wrap=True)
         if e.hint:
             err.print(f"[dim]hint:[/] {escape(e.hint)}", highlight=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None
     except OSError as e:
-        if state["verbose"]:
-            raise
+        _traceback_if_verbose()
         where = f" {e.filename}" if e.filename else ""
         err.print(
             f"[bold red]error:[/]{escape(where)}: {escape(str(e.strerror or e))}", highlight=False, soft_wrap=True
         )
         raise typer.Exit(1) from None
+
+
+def _traceback_if_verbose() -> None:
+    """With --verbose, the traceback of the error being handled goes to stderr; the exit code stays the class's."""
+    if state["verbose"]:
+        import traceback
+
+        err.print(traceback.format_exc().rstrip(), markup=False, highlight=False, soft_wrap=True)
 
 
 def registry_options(

@@ -19,6 +19,8 @@ __all__ = [
     "PlainOpt",
     "CaOpt",
     "InsecureOpt",
+    "VersionArg",
+    "ArtefactsOpt",
 ]
 
 
@@ -33,11 +35,16 @@ class OutputFormat(StrEnum):
 
 
 ComponentsOpt = Annotated[
-    Path, typer.Option("--components", "-c", help="Directory of the component specs.", envvar="GL_OCM_COMPONENTS")
+    Path,
+    typer.Option(
+        "--components", "-c", metavar="DIR", help="Directory of the component specs.", envvar="GL_OCM_COMPONENTS"
+    ),
 ]
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", help="table for people, json for machines.")]
-JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Parallel transfers.")]
-UserOpt = Annotated[str | None, typer.Option("--username", help="Registry user; the password is read from stdin.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, metavar="N", help="Parallel transfers.")]
+UserOpt = Annotated[
+    str | None, typer.Option("--username", metavar="USER", help="Registry user; the password is read from stdin.")
+]
 PwStdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the registry password from stdin.")]
 PlainOpt = Annotated[
     bool | None,
@@ -45,6 +52,19 @@ PlainOpt = Annotated[
 ]
 CaOpt = Annotated[
     Path | None,
-    typer.Option("--ca-file", exists=True, dir_okay=False, help="PEM bundle of CAs to trust for the registry."),
+    typer.Option(
+        "--ca-file", exists=True, dir_okay=False, metavar="FILE", help="PEM bundle of CAs to trust for the registry."
+    ),
+]
+VersionArg = Annotated[str, typer.Argument(metavar="VERSION", help="Release version, e.g. 1473.0.", show_default=False)]
+ArtefactsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--artefacts",
+        "-a",
+        metavar="DIR",
+        help="Build output directory [default: build/artefacts/VERSION].",
+        show_default=False,
+    ),
 ]
 InsecureOpt = Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify TLS certificates.")]

@@ -13,6 +13,7 @@ from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
 from ..targets import DEFAULT_TARGET
 from .common import err, guard, out, registry_options
 from .options import (
+    ArtefactsOpt,
     CaOpt,
     ComponentsOpt,
     InsecureOpt,
@@ -23,8 +24,9 @@ from .options import (
     PwStdinOpt,
     RenderFormat,
     UserOpt,
+    VersionArg,
 )
-from .output import progress, publish_summary, stats_dict
+from .output import copy_summary, progress, publish_summary
 
 if TYPE_CHECKING:
     from .. import api
@@ -42,9 +44,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def lint(components: ComponentsOpt = Path("components")) -> None:
-        """Validate the component specs in COMPONENTS against their JSON Schemas and each other.
+        """Validate every spec against its JSON Schema and the others.
 
-        Example: gl-ocm lint --components components
+        Checks components/gardenlinux.yaml and every components/releases/VERSION.yaml; exit code 2 on errors.
+
+        \b
+        Example:
+          gl-ocm lint --components components
         """
         from .. import api
 
@@ -53,13 +59,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command("sample-artefacts")
     def sample_artefacts(
-        version: Annotated[str, typer.Argument(help="Release version, e.g. 1473.0.")],
-        output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Directory to write the files into.")],
+        version: VersionArg,
+        output_dir: Annotated[
+            Path, typer.Option("--output-dir", "-o", metavar="DIR", help="Directory to write the files into.")
+        ],
         components: ComponentsOpt = Path("components"),
     ) -> None:
-        """Write small deterministic build outputs for every flavor and container of a release.
+        """Write small sample build outputs for a release.
 
-        Example: gl-ocm sample-artefacts 1473.0 -o build/artefacts/1473.0
+        One deterministic file per role of every flavor, and an OCI archive per container.
+
+        \b
+        Example:
+          gl-ocm sample-artefacts 1473.0 -o build/artefacts/1473.0
         """
         from .. import api
 
@@ -68,20 +80,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def render(
-        version: Annotated[str, typer.Argument(help="Release version, e.g. 1473.0.")],
-        artefacts: Annotated[
-            Path | None,
-            typer.Option("--artefacts", "-a", help="Build output directory \\[default: build/artefacts/VERSION]."),
-        ] = None,
+        version: VersionArg,
+        artefacts: ArtefactsOpt = None,
         fmt: Annotated[RenderFormat, typer.Option("--format", "-f", help="yaml or json.")] = RenderFormat.YAML,
         output_file: Annotated[
-            Path | None, typer.Option("--output-file", "-o", help="Write here instead of stdout.")
+            Path | None, typer.Option("--output-file", "-o", metavar="FILE", help="Write here instead of stdout.")
         ] = None,
         components: ComponentsOpt = Path("components"),
     ) -> None:
-        """Render the OCM component descriptors of a release (byte-identical for the same spec and artefacts).
+        """Render the OCM component descriptors of a release.
 
-        Example: gl-ocm render 1473.0 --format json -o descriptors.json
+        The same spec and artefacts give byte-identical output.
+
+        \b
+        Example:
+          gl-ocm render 1473.0 --format json -o descriptors.json
         """
         from .. import api
 
@@ -99,17 +112,18 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def publish(
-        version: Annotated[str, typer.Argument(help="Release version, e.g. 1473.0.")],
+        version: VersionArg,
         to: Annotated[
             str,
             typer.Option(
-                "--to", "-t", help="oci-layout:DIR or a registry base HOST\\[:PORT]\\[/PREFIX].", envvar="GL_OCM_TARGET"
+                "--to",
+                "-t",
+                metavar="TARGET",
+                help="oci-layout:DIR or a registry base HOST[:PORT][/PREFIX].",
+                envvar="GL_OCM_TARGET",
             ),
         ] = DEFAULT_TARGET,
-        artefacts: Annotated[
-            Path | None,
-            typer.Option("--artefacts", "-a", help="Build output directory \\[default: build/artefacts/VERSION]."),
-        ] = None,
+        artefacts: ArtefactsOpt = None,
         components: ComponentsOpt = Path("components"),
         jobs: JobsOpt = 4,
         output: OutputOpt = OutputFormat.TABLE,
@@ -133,7 +147,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--sign-algorithm", help="RSASSA-PKCS1-V1_5 (the OCM CLI default) or RSASSA-PSS."),
         ] = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
         signature_name: Annotated[
-            str, typer.Option("--signature-name", help="Name of the signature.")
+            str, typer.Option("--signature-name", "-s", metavar="NAME", help="Name of the signature.")
         ] = DEFAULT_SIGNATURE_NAME,
         key_password_file: Annotated[
             Path | None,
@@ -146,10 +160,12 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Publish a release: flavor manifests, container images, the release index and the OCM component versions.
+        """Publish a release to a layout directory or a registry.
 
-        Everything is validated before the first byte is written; a second run of the same release writes nothing.
+        Writes the flavor manifests, container images, the release index and the OCM component versions. Everything
+        is validated before the first byte is written; a second run of the same release writes nothing.
 
+        \b
         Examples:
           gl-ocm publish 1473.0
           gl-ocm publish 1473.0 --to 127.0.0.1:5000 --artefacts build/artefacts/1473.0
@@ -170,7 +186,7 @@ def register(app: typer.Typer) -> None:
             target = open_target(
                 to, registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
             )
-            with progress(output is OutputFormat.TABLE) as on_event:
+            with progress(output is OutputFormat.TABLE, "publishing") as on_event:
                 return api.publish(plan, target, jobs=jobs, on_event=on_event)
 
         result = guard(run)
@@ -178,9 +194,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("copy")
     def copy_cmd(
-        source: Annotated[str, typer.Argument(help="oci-layout:DIR or a registry base.")],
-        target: Annotated[str, typer.Argument(help="oci-layout:DIR or a registry base.")],
-        version: Annotated[str | None, typer.Option("--version", help="Copy only this release.")] = None,
+        source: Annotated[
+            str, typer.Argument(metavar="SOURCE", help="oci-layout:DIR, ctf:PATH, ca:PATH or a registry base.")
+        ],
+        target: Annotated[str, typer.Argument(metavar="TARGET", help="oci-layout:DIR or a registry base.")],
+        version: Annotated[
+            str | None, typer.Option("--version", metavar="VERSION", help="Copy only this release.")
+        ] = None,
         jobs: JobsOpt = 4,
         output: OutputOpt = OutputFormat.TABLE,
         username: UserOpt = None,
@@ -189,9 +209,13 @@ def register(app: typer.Typer) -> None:
         ca_file: CaOpt = None,
         insecure_skip_tls_verify: InsecureOpt = False,
     ) -> None:
-        """Copy releases (every repository, tag and component version) between two targets, digests unchanged.
+        """Copy releases between two targets, digests unchanged.
 
-        Example: gl-ocm copy oci-layout:build/oci 127.0.0.1:5000/mirror --version 1473.0
+        Copies every repository, tag and component version (only those of --version when given).
+
+        \b
+        Example:
+          gl-ocm copy oci-layout:build/oci 127.0.0.1:5000/mirror --version 1473.0
         """
 
         from .. import api
@@ -200,16 +224,8 @@ def register(app: typer.Typer) -> None:
         def run() -> CopyStats:
             opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
             src, dst = open_source(source, opts), open_target(target, opts)
-            with progress(output is OutputFormat.TABLE) as on_event:
+            with progress(output is OutputFormat.TABLE, "copying") as on_event:
                 return api.copy_release(src, dst, version=version, jobs=jobs, on_event=on_event)
 
         stats = guard(run)
-        if output is OutputFormat.JSON:
-            out.print_json(json.dumps({"source": source, "target": target, "stats": stats_dict(stats)}))
-        else:
-            out.print(
-                f"copied {source} -> {target}: {stats.blobs_pushed} blobs pushed ({stats.bytes_pushed} bytes), "
-                f"{stats.blobs_mounted} mounted, {stats.blobs_skipped} present, "
-                f"{stats.manifests_pushed} manifests, {stats.tags_set} tags set",
-                highlight=False,
-            )
+        copy_summary(source, target, stats, output)
