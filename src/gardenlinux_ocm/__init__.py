@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .errors import GlOcmError
 
 if TYPE_CHECKING:
@@ -41,13 +42,6 @@ _API = frozenset(__all__) - {"__version__", "GlOcmError"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("gardenlinux-ocm")
-        except PackageNotFoundError:  # running from a source tree without installation
-            return "0+unknown"
     if name in _API:
         from . import api
 

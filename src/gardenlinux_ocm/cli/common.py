@@ -6,21 +6,39 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from ..errors import GlOcmError, UsageError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..targets import RegistryOptions
 
 __all__ = ["err", "out", "state", "guard", "registry_options"]
 
-err = Console(stderr=True)
-out = Console()
+
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich.console costs more than the rest of `gl-ocm --help`."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+err = cast("Console", _LazyConsole(stderr=True))
+out = cast("Console", _LazyConsole())
 state = {"verbose": False}
 
 
