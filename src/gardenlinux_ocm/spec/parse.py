@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
+import itertools
 import json
 from importlib import resources
-from typing import Any, cast
+from typing import Any
 
 import jsonschema
 
 from ..errors import SpecError
-from .load import SpecDocument
+from .load import SpecDocument, path_text
+from .messages import FORMAT_CHECKER, Problem, describe, did_you_mean
 from .model import ComponentNames, Container, ExternalReference, Flavor, Platform, ReleaseSpec, Role, parse_cname
+from .version import diagnose_version
 
 __all__ = ["validate_document", "parse_release", "COMPONENT_SCHEMA", "RELEASE_SCHEMA"]
 
 COMPONENT_SCHEMA = "component-spec.schema.json"
 RELEASE_SCHEMA = "release-spec.schema.json"
-_MAX_ERRORS = 10
+_MAX_SHOWN = 10  # problems listed in one error
+_MAX_COLLECTED = 1000  # schema errors collected at most (a hostile file can produce one per value)
 
 
 @functools.cache
@@ -28,67 +31,42 @@ def _schema(name: str) -> dict[str, Any]:
     return schema
 
 
-def _path_text(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(top level)"
+def _problems(doc: SpecDocument, schema_name: str) -> list[Problem]:
+    validator = jsonschema.Draft202012Validator(_schema(schema_name), format_checker=FORMAT_CHECKER)
+    errors = list(itertools.islice(validator.iter_errors(doc.data), _MAX_COLLECTED))
+    errors.sort(key=lambda e: [str(p) for p in e.absolute_path])
+    problems = [describe(doc, e) for e in errors]
+    patterned = {p.path for p, e in zip(problems, errors, strict=True) if e.validator == "pattern"}
+    return [
+        p for p, e in zip(problems, errors, strict=True) if not (e.validator == "maxLength" and p.path in patterned)
+    ]
 
 
-def _hint(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def _describe(error: jsonschema.ValidationError) -> tuple[tuple[str | int, ...], str]:
-    """One sentence per schema error: what is wrong and what is expected."""
-    path = tuple(error.absolute_path)
-    v, schema, inst = error.validator, error.schema, error.instance
-    if v == "additionalProperties" and isinstance(inst, dict) and isinstance(schema, dict):
-        allowed = sorted(schema.get("properties", {}))
-        extra = sorted(k for k in inst if k not in allowed)
-        key = extra[0] if extra else "?"
-        return (*path, key), f"unknown key '{key}'; allowed keys: {', '.join(allowed)}{_hint(key, allowed)}"
-    if v == "required":
-        missing = str(error.message).split("'")[1] if "'" in error.message else error.message
-        return path, f"missing required key '{missing}'"
-    if v == "enum":
-        return (
-            path,
-            f"{inst!r} is not allowed; expected one of: {', '.join(map(str, cast(list[Any], error.validator_value)))}",
-        )
-    if v == "pattern":
-        return path, f"{inst!r} does not match the expected form {error.validator_value}"
-    if v == "type":
-        return path, f"expected {error.validator_value}, found {type(inst).__name__} {inst!r}"
-    if v == "oneOf":
-        return path, "needs exactly one of the alternatives (e.g. either 'url' or 'imageReference')"
-    if v == "uniqueItems":
-        return path, f"has duplicate entries: {inst!r}"
-    return path, str(error.message)
+def _line(doc: SpecDocument, problem: Problem) -> str:
+    hint = f" ({problem.hint})" if problem.hint else ""
+    return f"\n  {doc.file}:{doc.line(problem.path) or '?'}: {path_text(problem.path)}: {problem.message}{hint}"
 
 
 def validate_document(doc: SpecDocument, schema_name: str) -> None:
     """Validate against the named schema; raises one `SpecError` listing every problem with file, path and line."""
-    validator = jsonschema.Draft202012Validator(_schema(schema_name))
-    errors = sorted(validator.iter_errors(doc.data), key=lambda e: [str(p) for p in e.absolute_path])
-    if not errors:
+    problems = _problems(doc, schema_name)
+    if not problems:
         return
-    described = [_describe(e) for e in errors[:_MAX_ERRORS]]
-    first_path, first_msg = described[0]
-    extra = "".join(f"\n  {doc.file}:{doc.line(p) or '?'}: {_path_text(p)}: {m}" for p, m in described[1:])
-    more = f"\n  ... and {len(errors) - _MAX_ERRORS} more" if len(errors) > _MAX_ERRORS else ""
+    first, rest = problems[0], problems[1:_MAX_SHOWN]
+    left = len(problems) - _MAX_SHOWN
+    at_least = "at least " if len(problems) >= _MAX_COLLECTED else ""
+    more = f"\n  ... and {at_least}{left} more" if left > 0 else ""
     raise SpecError(
-        first_msg + extra + more,
+        first.message + "".join(_line(doc, p) for p in rest) + more,
         file=doc.file,
-        path=_path_text(first_path),
-        line=doc.line(first_path),
-        hint=f"the schema is schemas/{schema_name}",
+        path=path_text(first.path),
+        line=doc.line(first.path),
+        hint=first.hint or f"the schema is schemas/{schema_name}",
     )
 
 
 def _fail(doc: SpecDocument, path: tuple[str | int, ...], message: str, hint: str | None = None) -> SpecError:
-    return SpecError(message, file=doc.file, path=_path_text(path), line=doc.line(path), hint=hint)
+    return SpecError(message, file=doc.file, path=path_text(path), line=doc.line(path), hint=hint)
 
 
 def parse_release(component: SpecDocument, release: SpecDocument, expected_version: str | None = None) -> ReleaseSpec:
@@ -99,6 +77,9 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
     r: dict[str, Any] = release.data
 
     version = str(r["version"])
+    problem = diagnose_version(version)
+    if problem is not None:
+        raise _fail(release, ("version",), f"{version!r} {problem.message}", hint=problem.hint)
     if expected_version is not None and version != expected_version:
         raise _fail(
             release,
@@ -123,13 +104,15 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
         suffixes[role.suffix] = role.name
     for i, name in enumerate(c["requiredRoles"]):
         if name not in role_names:
-            raise _fail(component, ("requiredRoles", i), f"unknown role '{name}'{_hint(name, role_names)}")
+            raise _fail(component, ("requiredRoles", i), f"unknown role '{name}'{did_you_mean(name, role_names)}")
     platforms = tuple(Platform(name=n, images=tuple(v["images"])) for n, v in c["platforms"].items())
     for p in platforms:
         for i, image in enumerate(p.images):
             if image not in role_names:
                 raise _fail(
-                    component, ("platforms", p.name, "images", i), f"unknown role '{image}'{_hint(image, role_names)}"
+                    component,
+                    ("platforms", p.name, "images", i),
+                    f"unknown role '{image}'{did_you_mean(image, role_names)}",
                 )
     platform_names = [p.name for p in platforms]
     archs = tuple(c["architectures"])
@@ -143,14 +126,14 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
                 release,
                 ("flavors", i, "cname"),
                 f"cname '{f['cname']}' starts with unknown platform '{platform}'; "
-                f"known platforms: {', '.join(platform_names)}{_hint(platform, platform_names)}",
+                f"known platforms: {', '.join(platform_names)}{did_you_mean(platform, platform_names)}",
             )
         for j, extra_role in enumerate(f.get("extraRoles", [])):
             if extra_role not in role_names:
                 raise _fail(
                     release,
                     ("flavors", i, "extraRoles", j),
-                    f"unknown role '{extra_role}'{_hint(extra_role, role_names)}",
+                    f"unknown role '{extra_role}'{did_you_mean(extra_role, role_names)}",
                 )
         for arch in f["architectures"]:
             if arch not in archs:
@@ -181,7 +164,7 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
             raise _fail(
                 release,
                 ("containers", i, "name"),
-                f"unknown container '{ct['name']}'; known: {', '.join(known)}{_hint(ct['name'], known)}",
+                f"unknown container '{ct['name']}'; known: {', '.join(known)}{did_you_mean(ct['name'], known)}",
             )
         for arch in ct["architectures"]:
             container = Container(
@@ -199,7 +182,7 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
             raise _fail(
                 release,
                 ("externalReferences", name),
-                f"unknown external reference '{name}'{_hint(name, sorted(shared_refs))}",
+                f"unknown external reference '{name}'{did_you_mean(name, sorted(shared_refs))}",
             )
     refs = []
     for name, v in shared_refs.items():
