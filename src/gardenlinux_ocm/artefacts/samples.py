@@ -13,7 +13,7 @@ from pathlib import Path
 from ..oci.model import MediaType, canonical_json, descriptor_for
 from ..spec.model import Container, Flavor, ReleaseSpec
 
-__all__ = ["write_samples", "flavor_files", "container_files", "deterministic_tar"]
+__all__ = ["write_samples", "flavor_files", "container_files", "container_image_members", "deterministic_tar"]
 
 _MTIME = 0
 _SIZES = {
@@ -101,8 +101,9 @@ def flavor_files(spec: ReleaseSpec, flavor: Flavor) -> dict[str, bytes]:
     return out
 
 
-def _container_image(spec: ReleaseSpec, container: Container) -> bytes:
-    """An OCI archive with one image: a gzip rootfs layer, an image config and a manifest."""
+def container_image_members(spec: ReleaseSpec, container: Container) -> list[tuple[str, bytes]]:
+    """The members of a sample OCI archive, in archive order: `oci-layout`, `index.json` and the blobs of one image
+    (its manifest, its config and a gzip rootfs layer). `deterministic_tar` packs them."""
     os_release = _os_release(spec, container.cname, container.arch, ("base", "container", "_slim"))
     layer_tar = deterministic_tar([("etc/os-release", os_release), ("etc/hostname", b"gardenlinux\n")])
     layer = gzip.compress(layer_tar, mtime=0)
@@ -143,13 +144,13 @@ def _container_image(spec: ReleaseSpec, container: Container) -> bytes:
     files += [
         (f"blobs/sha256/{d.hex}", b) for d, b in [(manifest_desc, manifest), (config_desc, config), (layer_desc, layer)]
     ]
-    return deterministic_tar(files)
+    return files
 
 
 def container_files(spec: ReleaseSpec, container: Container) -> dict[str, bytes]:
     base = spec.artefact_base_name(container.cname, container.arch)
     return {
-        f"{base}.oci": _container_image(spec, container),
+        f"{base}.oci": deterministic_tar(container_image_members(spec, container)),
         f"{base}.manifest": f"base-files {spec.version}\nbash 5.2.21-2\n".encode(),
     }
 
