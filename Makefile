@@ -24,7 +24,7 @@ for c in $(PYTHON) python3.13 python3.12 python3 \
 done; exit 1
 endef
 
-.PHONY: help install dev system-deps component samples lint reformat test test-unit test-integration registry registry-stop bench doc clean
+.PHONY: help install dev system-deps component samples lint reformat test test-unit test-integration registry registry-stop bench doc clean tools tools-versions
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -90,6 +90,12 @@ registry-stop: ## Stop the local registry
 
 bench: install ## Run the benchmarks (see docs/benchmarks.md)
 	$(BIN)/python bench/publish_blob.py
+
+tools: ## Build the pinned Go reference clients into .tools/bin (docs/tools.md)
+	@tools/build-tools.sh build
+
+tools-versions: ## Print the version of each binary in .tools/bin and check it against its pin
+	@tools/build-tools.sh versions
 
 clean: ## Remove build output (not the venv)
 	rm -rf build
