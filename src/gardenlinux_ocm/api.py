@@ -8,16 +8,17 @@ from pathlib import Path
 
 from .artefacts.inventory import scan
 from .artefacts.samples import write_samples
-from .errors import NotFound, UsageError
+from .errors import NotFound
+from .oci.changes import OnChange
 from .oci.copy import CopyRoot, CopyStats, Event, copy
 from .oci.memory import PlanSource
-from .oci.model import TAG_RE, tag_to_version, version_to_tag
+from .oci.model import tag_to_version, version_to_tag
 from .oci.target import ReadOnlyTarget, Target
 from .ocm.fetch import referenced_first
 from .ocm.pack import COMPONENT_DESCRIPTORS
 from .plan.build import build_plan
 from .plan.model import ReleasePlan
-from .spec import ReleaseSpec, lint_components, load_release
+from .spec import ReleaseSpec, check_version, lint_components, load_release
 from .trust.sign import sign_plan, sign_published
 from .trust.verify import verify
 
@@ -28,6 +29,7 @@ __all__ = [
     "publish",
     "PublishResult",
     "copy_release",
+    "OnChange",
     "verify",
     "sign_published",
     "sign_plan",
@@ -57,11 +59,20 @@ class PublishResult:
 
 
 def publish(
-    plan: ReleasePlan, target: Target, *, jobs: int = 4, on_event: Callable[[Event], None] | None = None
+    plan: ReleasePlan,
+    target: Target,
+    *,
+    jobs: int = 4,
+    on_event: Callable[[Event], None] | None = None,
+    on_change: OnChange = OnChange.FAIL,
 ) -> PublishResult:
-    """Write a plan to a target: blobs, manifests, the release index, component versions; tags last."""
+    """Write a plan to a target: blobs, manifests, the release index, component versions; tags last.
+
+    A tag of the plan that the target already has for other content (the same version built again) is refused
+    before anything is written, unless `on_change` is `OnChange.OVERWRITE`.
+    """
     roots = [CopyRoot(repository=r.repository, descriptor=r.descriptor, tags=r.tags) for r in plan.roots]
-    stats = copy(PlanSource(plan), target, roots, jobs=jobs, on_event=on_event)
+    stats = copy(PlanSource(plan), target, roots, jobs=jobs, on_event=on_event, on_change=on_change)
     return PublishResult(plan=plan, stats=stats, target=target.name)
 
 
@@ -72,18 +83,18 @@ def copy_release(
     version: str | None = None,
     jobs: int = 4,
     on_event: Callable[[Event], None] | None = None,
+    on_change: OnChange = OnChange.FAIL,
 ) -> CopyStats:
     """Copy every repository and tag of `src` (only the tags of `version` when given) to `dst`, digests unchanged.
 
     Component versions are tagged last, each after the ones it references, so none ever appears before what it
-    references, even if the copy dies midway.
+    references, even if the copy dies midway. A tag that `dst` has for other content is refused before anything is
+    written, unless `on_change` is `OnChange.OVERWRITE`.
     """
     repos = src.repositories()
     if not repos:
         raise NotFound(f"{src.name} holds no repositories")
-    prefix = version_to_tag(version) if version else None
-    if prefix is not None and not TAG_RE.match(prefix):
-        raise UsageError(f"{version!r} is not a valid version")
+    prefix = version_to_tag(check_version(version, what="--version")) if version else None
     artefacts: list[CopyRoot] = []
     components: list[CopyRoot] = []
     for repo in repos:
@@ -94,7 +105,8 @@ def copy_release(
             (components if repo.startswith(COMPONENT_DESCRIPTORS + "/") else artefacts).append(root)
     if not artefacts and not components:
         raise NotFound(f"{src.name} has no tags" + (f" of version {version}" if version else ""))
-    return copy(src, dst, artefacts + _referenced_first(src, components), jobs=jobs, on_event=on_event)
+    roots = artefacts + _referenced_first(src, components)
+    return copy(src, dst, roots, jobs=jobs, on_event=on_event, on_change=on_change)
 
 
 def _referenced_first(src: ReadOnlyTarget, roots: list[CopyRoot]) -> list[CopyRoot]:

@@ -22,6 +22,9 @@ __all__ = [
 ]
 
 DEFAULT_TARGET = "oci-layout:build/oci"
+_SKOPEO_LAYOUT = "oci:"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST_RE = re.compile(rf"^(?P<name>{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{{1,5}}))?$")
 
 
 class TargetKind(StrEnum):
@@ -61,10 +64,32 @@ def parse_target(text: str) -> TargetName:
             f"target {shown!r}: write a registry base as HOST[:PORT][/PREFIX], without scheme or credentials",
             hint="use --plain-http for a plain-HTTP registry and --username/--password-stdin for credentials",
         )
-    host = text.split("/", 1)[0]
-    if not text or not host or (":" in host and not host.rsplit(":", 1)[1].isdigit()):
-        raise UsageError(f"target {text!r} is neither oci-layout:DIR, ctf:PATH, ca:PATH nor HOST[:PORT][/PREFIX]")
+    if text.startswith(_SKOPEO_LAYOUT):
+        directory = text[len(_SKOPEO_LAYOUT) :] or "DIR"
+        raise UsageError(
+            f"target {text!r}: `oci:` is skopeo's spelling; gl-ocm writes one layout per repository below a directory",
+            hint=f"write oci-layout:{directory}",
+        )
+    if not text:
+        raise UsageError(
+            "the target is empty", hint=f"write oci-layout:DIR or HOST[:PORT][/PREFIX], e.g. {DEFAULT_TARGET}"
+        )
+    if not _looks_like_host(text.split("/", 1)[0]):
+        raise UsageError(
+            f"target {text!r} is neither oci-layout:DIR, ctf:PATH, ca:PATH nor a registry HOST[:PORT][/PREFIX] "
+            "(a registry host contains a '.' or a ':PORT', or is localhost)",
+            hint=f"for a directory write oci-layout:{text.rstrip('/') or text}",
+        )
     return TargetName(kind=TargetKind.REGISTRY, location=text.rstrip("/"))
+
+
+def _looks_like_host(host: str) -> bool:
+    """Docker's rule for the first component of a reference: a domain has a '.' or a ':port', or is localhost."""
+    match = _HOST_RE.match(host)
+    if match is None:
+        return False
+    name = match.group("name")
+    return "." in name or match.group("port") is not None or name == "localhost" or name.startswith("[")
 
 
 def open_source(text: str, options: RegistryOptions | None = None) -> ReadOnlyTarget:

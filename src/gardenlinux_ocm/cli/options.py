@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from ..oci.changes import OnChange
+
 __all__ = [
     "RenderFormat",
     "OutputFormat",
@@ -19,6 +21,7 @@ __all__ = [
     "PlainOpt",
     "CaOpt",
     "InsecureOpt",
+    "OnChangeOpt",
     "VersionArg",
     "ArtefactsOpt",
 ]
@@ -68,3 +71,11 @@ ArtefactsOpt = Annotated[
     ),
 ]
 InsecureOpt = Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify TLS certificates.")]
+OnChangeOpt = Annotated[
+    OnChange,
+    typer.Option(
+        "--on-change",
+        help="When a tag the target already has would point at other content: fail (exit 1, nothing written) or "
+        "overwrite (move the tag).",
+    ),
+]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..oci.changes import OnChange
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
 from ..targets import DEFAULT_TARGET
 from .common import err, guard, out, registry_options
@@ -18,6 +19,7 @@ from .options import (
     ComponentsOpt,
     InsecureOpt,
     JobsOpt,
+    OnChangeOpt,
     OutputFormat,
     OutputOpt,
     PlainOpt,
@@ -132,6 +134,7 @@ def register(app: typer.Typer) -> None:
         plain_http: PlainOpt = None,
         ca_file: CaOpt = None,
         insecure_skip_tls_verify: InsecureOpt = False,
+        on_change: OnChangeOpt = OnChange.FAIL,
         sign_key: Annotated[
             Path | None,
             typer.Option(
@@ -173,21 +176,23 @@ def register(app: typer.Typer) -> None:
 
         from .. import api
         from ..ocm.signing import load_private_key
-        from ..targets import open_target
+        from ..targets import open_target, parse_target
         from ..trust.sign import sign_plan
 
         def run() -> api.PublishResult:
-            _, plan = api.plan_release(components, version, artefacts or _default_artefacts(version))
-            if sign_key is not None:  # the key is checked before any I/O on the target
+            parse_target(to)  # a malformed target fails at once, before the artefacts are hashed
+            key = None
+            if sign_key is not None:  # so does an unusable key
                 password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
-                plan = sign_plan(
-                    plan, load_private_key(sign_key, password), algorithm=sign_algorithm, name=signature_name
-                )
+                key = load_private_key(sign_key, password)
+            _, plan = api.plan_release(components, version, artefacts or _default_artefacts(version))
+            if key is not None:
+                plan = sign_plan(plan, key, algorithm=sign_algorithm, name=signature_name)
             target = open_target(
                 to, registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
             )
             with progress(output is OutputFormat.TABLE, "publishing") as on_event:
-                return api.publish(plan, target, jobs=jobs, on_event=on_event)
+                return api.publish(plan, target, jobs=jobs, on_event=on_event, on_change=on_change)
 
         result = guard(run)
         publish_summary(result.plan, result.stats, result.target, output)
@@ -208,6 +213,7 @@ def register(app: typer.Typer) -> None:
         plain_http: PlainOpt = None,
         ca_file: CaOpt = None,
         insecure_skip_tls_verify: InsecureOpt = False,
+        on_change: OnChangeOpt = OnChange.FAIL,
     ) -> None:
         """Copy releases between two targets, digests unchanged.
 
@@ -225,7 +231,7 @@ def register(app: typer.Typer) -> None:
             opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
             src, dst = open_source(source, opts), open_target(target, opts)
             with progress(output is OutputFormat.TABLE, "copying") as on_event:
-                return api.copy_release(src, dst, version=version, jobs=jobs, on_event=on_event)
+                return api.copy_release(src, dst, version=version, jobs=jobs, on_event=on_event, on_change=on_change)
 
         stats = guard(run)
         copy_summary(source, target, stats, output)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gardenlinux_ocm import api
-from gardenlinux_ocm.errors import DigestMismatch, NotFound
+from gardenlinux_ocm.errors import DigestMismatch, NotFound, UsageError
 from gardenlinux_ocm.oci.copy import CopyRoot, copy
 from gardenlinux_ocm.oci.layout import LayoutTarget
 from gardenlinux_ocm.oci.memory import MemoryTarget, PlanSource
 from gardenlinux_ocm.oci.model import EMPTY_DESCRIPTOR, EMPTY_JSON, MediaType, canonical_json, descriptor_for
 from gardenlinux_ocm.oci.target import Target
-from support.release import COMPONENTS, VERSION
+from gardenlinux_ocm.targets import TargetKind, open_source, open_target, parse_target
+from support.release import COMPONENTS, VERSION, publish_args
 
 
 @pytest.fixture(params=["memory", "layout"])
@@ -119,8 +122,8 @@ def test_layout_index_is_sorted_and_atomic(published: Path) -> None:
     index = json.loads((published / "gardenlinux" / "index.json").read_bytes())
     names = [e["annotations"]["org.opencontainers.image.ref.name"] for e in index["manifests"]]
     assert names == sorted(names) and "1473.0" in names and "1473.0-aws-gardener_prod-amd64" in names
-    leftovers = [p for p in published.rglob(".*") if p.name != ".index.lock"]
-    assert leftovers == []
+    leftovers = [p for p in published.rglob("*") if p.name.startswith(".") or p.suffix in (".lock", ".tmp")]
+    assert leftovers == []  # no temporary and no lock file
 
 
 def test_second_publish_writes_nothing(samples: Path, tmp_path: Path) -> None:
@@ -188,3 +191,61 @@ def test_copy_reports_bytes_once_even_when_a_push_retries(tmp_path: Path) -> Non
     copy(src, FlakyOnce(), [CopyRoot(repository="r", descriptor=d, tags=("v",))], on_event=events.append)
     sent = sum(e.size for e in events if e.kind is EventKind.BYTES)
     assert sent == len(payload) + len(EMPTY_JSON)
+
+
+# -- target names
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("build/oci", "oci-layout:build/oci"),
+        ("./x", "oci-layout:./x"),
+        ("/abs/path/", "oci-layout:/abs/path"),
+        ("build", "oci-layout:build"),
+        ("oci:x", "oci-layout:x"),
+        ("oci:build/oci", "oci-layout:build/oci"),
+        ("host:port/x", "oci-layout:host:port/x"),
+    ],
+)
+def test_a_path_or_skopeo_name_is_a_usage_error_with_a_hint(text: str, hint: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_target(text)
+    assert caught.value.hint is not None and hint in caught.value.hint
+    for opener in (open_target, open_source):
+        with pytest.raises(UsageError):
+            opener(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["127.0.0.1:5000", "localhost", "localhost/gl", "registry:5000/gl", "ghcr.io/gardenlinux", "[::1]:5000"]
+)
+def test_registry_bases_look_like_hosts(text: str) -> None:
+    name = parse_target(text)
+    assert name.kind is TargetKind.REGISTRY and name.location == text
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"network access: {args!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize(
+    ("to", "hint"), [("build/oci", "oci-layout:build/oci"), ("./x", "oci-layout:./x"), ("oci:x", "oci-layout:x")]
+)
+def test_publish_to_a_path_exits_2_fast_without_network(samples: Path, tmp_path: Path, to: str, hint: str) -> None:
+    from typer.testing import CliRunner
+
+    from gardenlinux_ocm.cli import app
+
+    started = time.monotonic()
+    result = CliRunner().invoke(app, publish_args(samples, to))
+    assert result.exit_code == 2, result.output
+    assert hint in result.output and "Traceback" not in result.output
+    assert time.monotonic() - started < 10
+    result = CliRunner().invoke(app, ["copy", f"oci-layout:{tmp_path}", to])
+    assert result.exit_code == 2 and hint in result.output
