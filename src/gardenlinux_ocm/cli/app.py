@@ -14,7 +14,6 @@ from .common import out, state
 __all__ = ["app", "main"]
 
 
-
 class _HelpWrapper(_textwrap.TextWrapper):
     """Click's help wrapper, but never splitting a reference such as oci-layout:build/oci at its hyphen."""
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["err", "out", "state", "guard", "registry_options"]
 
 
-
 class _LazyConsole:
     """A rich Console made on first use: importing rich.console costs more than the rest of `gl-ocm --help`."""
 

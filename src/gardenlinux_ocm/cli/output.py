@@ -8,11 +8,10 @@ own, so references and digests always stay whole and can be copied.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-
-from rich.markup import escape
 
 from .common import err, out
 from .options import OutputFormat
@@ -20,13 +19,82 @@ from .options import OutputFormat
 if TYPE_CHECKING:
     from ..oci.copy import CopyStats, Event
 
-__all__ = ["progress", "stats_dict", "publish_summary", "copy_summary", "listing", "short_digest", "human_bytes"]
+__all__ = [
+    "progress",
+    "stats_dict",
+    "publish_summary",
+    "copy_summary",
+    "listing",
+    "fold",
+    "print_lines",
+    "short_digest",
+    "shorten_digests",
+    "human_bytes",
+    "INDENT",
+]
 
 
 def short_digest(digest: str, hex_chars: int = 8) -> str:
     """`sha256:1a2b3c4d…`: short enough for a listing, still telling apart the digests of a release."""
     algorithm, _, hex_part = digest.partition(":")
     return f"{algorithm}:{hex_part[:hex_chars]}…" if len(hex_part) > hex_chars else digest
+
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# Break opportunities: after spaces, `/`, `,` and `:`, before `@`; a digest is one piece, never split.
+_PIECE = re.compile(
+    r"sha256:[0-9a-f]+…?|\s+|@|(?:(?!sha256:[0-9a-f])[^\s/,:@])*[/,:]"
+    r"|(?:(?!sha256:[0-9a-f])[^\s/,:@])+"
+)
+INDENT = 4
+
+
+def shorten_digests(text: str) -> str:
+    """Every full SHA-256 digest in `text` shortened to its first 12 hex digits and an ellipsis."""
+    return _DIGEST.sub(lambda m: short_digest(m.group(0), 12), text)
+
+
+def fold(text: str, width: int, indent: int = 0, first: str = "") -> list[str]:
+    """Wrap to `width` on whole tokens: at spaces, after `/`, `,` and `:`, before `@`; never inside a digest.
+
+    The first line starts with `first`, the others with `indent` spaces. A token longer than a line gets a line
+    of its own (the terminal wraps it; this never cuts it).
+    """
+    chunks: list[str] = []
+    glue = False
+    for piece in _PIECE.findall(text):
+        if piece.isspace():
+            chunks.append(" ")
+            glue = False
+            continue
+        if glue and piece != "@":
+            chunks[-1] += piece
+        else:
+            chunks.append(piece)
+        glue = not piece.endswith(("/", ",", ":"))  # may the next piece start a line? only after these
+    lines: list[str] = []
+    line, room = "", max(width - len(first), 1)
+    for chunk in chunks:
+        if chunk == " ":
+            line += " " if line else ""
+            continue
+        if line.strip() and len(line) + len(chunk) > room:
+            lines.append(line.rstrip())
+            line, room = "", max(width - indent, 1)
+        line += chunk
+    lines.append(line.rstrip())
+    return [(first + lines[0]).rstrip(), *(" " * indent + rest for rest in lines[1:])]
+
+
+def print_lines(lines: list[str], style: str | None = None, styled: int = 0) -> None:
+    """Print pre-folded lines as they are (no re-wrapping); `style` colours the first `styled` characters."""
+    from rich.text import Text
+
+    for i, line in enumerate(lines):
+        text = Text(line)
+        if style and i == 0:
+            text.stylize(style, 0, styled)
+        out.print(text, soft_wrap=True, highlight=False)
 
 
 def human_bytes(n: int) -> str:
@@ -102,11 +170,6 @@ def _stats_line(verb: str, stats: CopyStats) -> str:
     )
 
 
-def _print_lines(lines: Sequence[str]) -> None:
-    for line in lines:
-        out.print(escape(line), highlight=False, soft_wrap=True)
-
-
 _SECTIONS = (
     ("index", "release index"),
     ("flavor", "flavors"),
@@ -140,7 +203,7 @@ def publish_summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat)
         ]
         if shown:
             lines += [f"{title}:", *listing(shown, out.width)]
-    _print_lines(lines)
+    print_lines(lines)
     out.print(_stats_line("published", stats), highlight=False)
 
 
@@ -148,5 +211,5 @@ def copy_summary(source: str, target: str, stats: CopyStats, fmt: OutputFormat) 
     if fmt is OutputFormat.JSON:
         out.print_json(json.dumps({"source": source, "target": target, "stats": stats_dict(stats)}))
         return
-    _print_lines([f"copied {source} -> {target}"])
+    print_lines([f"copied {source} -> {target}"])
     out.print(_stats_line("copied", stats), highlight=False)

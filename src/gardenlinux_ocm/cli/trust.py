@@ -8,25 +8,23 @@ the shared builder, so credentials are handled in one place. Exit codes: 0 verif
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from ..errors import UsageError
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
 from .common import guard, out, registry_options
 from .options import CaOpt, InsecureOpt, OutputFormat, OutputOpt, PlainOpt, PwStdinOpt, UserOpt
+from .output import INDENT, fold, print_lines, shorten_digests
 
 if TYPE_CHECKING:
+    from ..trust.model import Check, VerifyReport
     from ..trust.sign import SignResult
-    from ..trust.verify import VerifyReport
 
-__all__ = ["register", "parse_component"]
-
-_STATUS = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]", "skipped": "[dim]skipped[/]"}
+__all__ = ["register", "parse_component", "Show"]
 
 
 TargetArg = Annotated[str, typer.Argument(
@@ -58,17 +56,55 @@ def _key_pairs(keys: list[Path], names: list[str]) -> list[tuple[str | None, Any
     return [(names[0] if len(names) == 1 else names[i], k) for i, k in enumerate(loaded)]
 
 
-def _print_report(report: VerifyReport, fmt: OutputFormat) -> None:
+class Show(StrEnum):
+    """What the table output of `verify` lists: the failures (after counts per kind of check), or every check."""
+
+    FAILURES = "failures"
+    ALL = "all"
+
+
+_STYLE = {"ok": "green", "failed": "bold red", "skipped": "dim"}
+_LABEL = {"ok": "ok", "failed": "FAILED", "skipped": "skipped"}
+def _print_check(check: Check, width: int, *, full: bool) -> None:
+    """One check: status, kind and subject on the first line(s), the detail below (digests shortened unless full)."""
+    label = _LABEL[check.status]
+    head = f"{label:<8}{check.kind.value:<10}"
+    indent = INDENT if full else len(head)
+    subject, detail = (check.subject, check.detail) if full else (shorten_digests(check.subject),
+                                                                 shorten_digests(check.detail))
+    print_lines(fold(subject, width, len(head), head), _STYLE[check.status], len(label))
+    if detail:
+        print_lines(fold(detail, width, indent, " " * indent))
+
+
+def _print_counts(report: VerifyReport) -> None:
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("check")
+    for col in ("passed", "failed", "skipped"):
+        table.add_column(col, justify="right")
+    for kind, passed, failed, skipped in report.counts():
+        table.add_row(kind.value, str(passed), f"[bold red]{failed}[/]" if failed else "0", str(skipped))
+    out.print(table)
+
+
+def _print_report(report: VerifyReport, fmt: OutputFormat, show: Show) -> None:
+    """JSON: every check. Table: counts per kind and every failure in full, or (`--show all`) every check."""
     if fmt is OutputFormat.JSON:
         out.print_json(json.dumps(report.to_dict()))
         return
-    table = Table(title=escape(f"{report.component}:{report.version or '?'} on {report.target}"
-                               + (" (deep)" if report.deep else "")))
-    for col in ("status", "check", "subject", "detail"):
-        table.add_column(col, overflow="fold")
-    for c in report.checks:
-        table.add_row(_STATUS[c.status], c.kind.value, escape(c.subject), escape(c.detail))
-    out.print(table)
+    width = out.width
+    title = f"{report.component}:{report.version or '?'} on {report.target}" + (" (deep)" if report.deep else "")
+    print_lines(fold(title, width, INDENT), "bold", len(title))
+    if show is Show.ALL:
+        for check in report.checks:
+            _print_check(check, width, full=False)
+    _print_counts(report)
+    if show is Show.FAILURES and report.failures:
+        print_lines([f"{len(report.failures)} failed check(s):"], "bold red", width)
+        for check in report.failures:
+            _print_check(check, width, full=True)
     failed, skipped = len(report.failures), sum(c.skipped for c in report.checks)
     if report.ok:
         out.print(f"[green]verified[/]: {len(report.checks) - skipped} checks passed, {skipped} skipped")
@@ -84,13 +120,14 @@ def _print_signed(result: SignResult, fmt: OutputFormat) -> None:
                                     "manifests_pushed": result.stats.manifests_pushed,
                                     "tags_set": result.stats.tags_set}))
         return
-    table = Table(title=escape(f"signed as {result.signature_name!r} on {result.target}"))
-    for col in ("component", "reference", "before", "after"):
-        table.add_column(col, overflow="fold")
+    width = out.width
+    title = f"signed as {result.signature_name!r} on {result.target}"
+    print_lines(fold(title, width, INDENT), "bold", len(title))
     for row in rows:
-        table.add_row(escape(row["component"]), escape(row["reference"]), row["before"][:19] + "…",
-                      row["after"][:19] + "…")
-    out.print(table)
+        before, after = shorten_digests(row["before"]), shorten_digests(row["after"])
+        change = f"{before} -> {after}" if row["before"] != row["after"] else f"{after} (unchanged)"
+        print_lines(fold(row["component"], width, INDENT, "  "))
+        print_lines(fold(change, width, 2 * INDENT, " " * INDENT))
     out.print(f"{result.stats.manifests_pushed} manifests pushed, {result.stats.tags_set} tags set", highlight=False)
 
 
@@ -111,6 +148,9 @@ def register(app: typer.Typer) -> None:
             "--signature-name", "-s", help="Signature to check: one per --public-key, one for all, or alone "
             "(then only its digest is checked) (repeatable).")] = None,
         output: OutputOpt = OutputFormat.TABLE,
+        show: Annotated[Show, typer.Option(
+            "--show", help="Table output: failures (counts per kind of check, then every failure in full) or all "
+            "(every check).")] = Show.FAILURES,
         username: UserOpt = None,
         password_stdin: PwStdinOpt = False,
         plain_http: PlainOpt = None,
@@ -137,7 +177,7 @@ def register(app: typer.Typer) -> None:
             return verify(src, name, version, deep=deep, public_keys=keys, signature_names=signature_name or [])
 
         report: VerifyReport = guard(run)
-        _print_report(report, output)
+        _print_report(report, output, show)
         if not report.ok:
             raise typer.Exit(1)
 

@@ -145,6 +145,10 @@ class CtfArchive:
     def exists(self, repository: str, descriptor: Descriptor) -> bool:
         return self._files.sizes.get(self._blob(descriptor.digest)) == descriptor.size
 
+    def size(self, repository: str, descriptor: Descriptor) -> int | None:
+        """The stored size from the member table (`oci.sizes.Sizer`); None when the blob is absent."""
+        return self._files.sizes.get(self._blob(descriptor.digest))
+
     def fetch(self, repository: str, descriptor: Descriptor) -> contextlib.AbstractContextManager[BinaryIO]:
         return self._files.open(self._blob(descriptor.digest))
 
@@ -163,7 +167,8 @@ class CtfArchive:
                           size=self._files.sizes[name])
 
     def tags(self, repository: str) -> list[str]:
-        return sorted({a["tag"] for a in self._artifacts if a["repository"] == repository and a.get("tag")})
+        return sorted({a["tag"] for a in self._artifacts if a["repository"] == repository
+                       and isinstance(a.get("tag"), str) and a["tag"]})
 
     def repositories(self) -> list[str]:
         return sorted({a["repository"] for a in self._artifacts})
@@ -180,7 +185,9 @@ class ComponentArchive:
         except NotFound as e:
             raise UsageError(f"{path} is not a component archive: it has no {DESCRIPTOR_FILE}") from e
         descriptor = load_descriptor(raw, f"{path}/{DESCRIPTOR_FILE}")
-        component = descriptor.get("component") or {}
+        component = descriptor.get("component")
+        if not isinstance(component, dict):
+            raise TargetError(f"{path}/{DESCRIPTOR_FILE} has no `component` mapping")
         name, version = component.get("name"), component.get("version")
         if not isinstance(name, str) or not isinstance(version, str):
             raise TargetError(f"{path}/{DESCRIPTOR_FILE} names no component name and version")
@@ -233,6 +240,15 @@ class ComponentArchive:
         name = self._blobs.get(descriptor.digest)
         return name is not None and self._files.sizes[name] == descriptor.size
 
+    def size(self, repository: str, descriptor: Descriptor) -> int | None:
+        """The stored size (`oci.sizes.Sizer`): of the synthesised object or the blob file; None when absent."""
+        if repository != self.repository:
+            return None
+        if descriptor.digest in self._memory:
+            return len(self._memory[descriptor.digest])
+        name = self._blobs.get(descriptor.digest)
+        return None if name is None else self._files.sizes[name]
+
     @contextlib.contextmanager
     def fetch(self, repository: str, descriptor: Descriptor) -> Iterator[BinaryIO]:
         data = self._memory.get(descriptor.digest) if repository == self.repository else None
@@ -261,7 +277,8 @@ class ComponentArchive:
 def _blob_media_types(component: dict[str, Any]) -> dict[str, str]:
     """File name -> media type, from the local blob accesses of resources and sources."""
     out: dict[str, str] = {}
-    for element in [*(component.get("resources") or []), *(component.get("sources") or [])]:
+    elements = [e for key in ("resources", "sources") if isinstance(component.get(key), list) for e in component[key]]
+    for element in elements:
         access = element.get("access") if isinstance(element, dict) else None
         if not isinstance(access, dict):
             continue

@@ -3,7 +3,9 @@
 A component version lives at `component-descriptors/<name>:<version with + as .build->`. The tag names an OCI image
 manifest (config `componentDescriptorLayer`, layer 0 the descriptor, further layers the local blobs) or an OCI index
 whose descriptor manifest is picked as the OCM spec says. Every media type of the current and the legacy
-(`gardener.cloud.cnudie`) forms is accepted; small objects are checked against their digests as they are read.
+(`gardener.cloud.cnudie`) forms is accepted; small objects are checked against their digests as they are read, and
+anything that is not a component version (not JSON, the wrong shape, a foreign `mediaType`) is a `VerificationError`
+naming the manifest and the field, never a decode or attribute error.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from typing import Any
 import yaml
 
 from ..errors import NotFound, VerificationError
-from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, MediaType, parse_descriptor, tag_to_version, version_to_tag
+from ..oci.model import (
+    INDEX_MEDIA_TYPES,
+    MANIFEST_MEDIA_TYPES,
+    Descriptor,
+    MediaType,
+    parse_descriptor,
+    tag_to_version,
+    version_to_tag,
+)
 from ..oci.target import ReadOnlyTarget
 from .pack import component_repository
 from .serialise import read_descriptor_tar
@@ -130,19 +140,49 @@ def _json(data: bytes, where: str) -> dict[str, Any]:
     return doc
 
 
+def _descriptor(value: Any, where: str, what: str) -> Descriptor:
+    """A descriptor of a manifest or index, or a `VerificationError` that names the manifest and the field."""
+    if not isinstance(value, dict):
+        raise VerificationError(f"{where}: malformed manifest: `{what}` is not a descriptor object")
+    if not isinstance(value.get("annotations") or {}, dict):
+        raise VerificationError(f"{where}: malformed manifest: `{what}.annotations` is not a mapping")
+    try:
+        return parse_descriptor(value)
+    except (ValueError, TypeError) as e:
+        raise VerificationError(f"{where}: malformed manifest: `{what}`: {e}") from e
+
+
+def _list(doc: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = doc.get(key)
+    if not isinstance(value, list):
+        raise VerificationError(f"{where}: malformed manifest: no `{key}` list")
+    return value
+
+
+def _annotations(entry: dict[str, Any]) -> dict[str, Any]:
+    value = entry.get("annotations")
+    return value if isinstance(value, dict) else {}
+
+
 def _pick_from_index(doc: dict[str, Any], where: str) -> Descriptor:
     """The descriptor manifest of an index: annotated `software.ocm.descriptor`, else the annotated one, else [0]."""
-    entries = [e for e in doc.get("manifests") or [] if isinstance(e, dict)]
+    entries = [e for e in _list(doc, "manifests", where) if isinstance(e, dict)]
     if not entries:
         raise VerificationError(f"{where}: the index at the tag lists no manifests")
-    marked = [e for e in entries if (e.get("annotations") or {}).get(_DESCRIPTOR_ANNOTATION) == "true"]
+    marked = [e for e in entries if _annotations(e).get(_DESCRIPTOR_ANNOTATION) == "true"]
     if len(marked) > 1:
         raise VerificationError(f"{where}: {len(marked)} index entries are marked {_DESCRIPTOR_ANNOTATION}")
-    named = [e for e in entries if _VERSION_ANNOTATION in (e.get("annotations") or {})]
-    try:
-        return parse_descriptor((marked or named or entries)[0])
-    except ValueError as e:
-        raise VerificationError(f"{where}: {e}") from e
+    named = [e for e in entries if _VERSION_ANNOTATION in _annotations(e)]
+    return _descriptor((marked or named or entries)[0], where, "manifests[]")
+
+
+def _media_type(doc: dict[str, Any], where: str) -> str | None:
+    """The manifest's own `mediaType`: absent, or one of the OCI and Docker manifest types."""
+    value = doc.get("mediaType")
+    if value is not None and value not in MANIFEST_MEDIA_TYPES:
+        raise VerificationError(f"{where}: not an OCI manifest or index: mediaType {value!r}",
+                                hint=f"expected one of {', '.join(sorted(MANIFEST_MEDIA_TYPES))}")
+    return value if isinstance(value, str) else None
 
 
 def fetch_component(target: ReadOnlyTarget, component: str, version: str) -> ComponentVersion:
@@ -157,15 +197,15 @@ def fetch_component(target: ReadOnlyTarget, component: str, version: str) -> Com
     manifest_desc = top
     data = _read(target, repository, top, _MAX_MANIFEST)
     doc = _json(data, where)
-    if top.media_type in INDEX_MEDIA_TYPES or doc.get("mediaType") in INDEX_MEDIA_TYPES:
+    if top.media_type in INDEX_MEDIA_TYPES or _media_type(doc, where) in INDEX_MEDIA_TYPES:
         manifest_desc = _pick_from_index(doc, where)
+        where = f"{target.name}/{repository}@{manifest_desc.digest}"
         data = _read(target, repository, manifest_desc, _MAX_MANIFEST)
         doc = _json(data, where)
-    try:
-        config = parse_descriptor(doc.get("config") or {})
-        layers = tuple(parse_descriptor(d) for d in doc.get("layers") or [])
-    except ValueError as e:
-        raise VerificationError(f"{where}: malformed manifest: {e}") from e
+        if _media_type(doc, where) in INDEX_MEDIA_TYPES:
+            raise VerificationError(f"{where}: the index at the tag lists another index, not a manifest")
+    config = _descriptor(doc.get("config"), where, "config")
+    layers = tuple(_descriptor(d, where, f"layers[{i}]") for i, d in enumerate(_list(doc, "layers", where)))
     if config.media_type not in CONFIG_MEDIA_TYPES:
         raise VerificationError(f"{where} is not an OCM component version: config media type {config.media_type!r}",
                                 hint=f"expected one of {', '.join(sorted(CONFIG_MEDIA_TYPES))}")
@@ -204,8 +244,11 @@ def referenced_first(target: ReadOnlyTarget, roots: Iterable[tuple[str, str]], *
             if missing_ok:
                 return
             raise
-        for ref in (cv.descriptor.get("component") or {}).get("componentReferences") or []:
-            visit(str(ref.get("componentName", "")), str(ref.get("version", "")))
+        component = cv.descriptor.get("component")
+        refs = component.get("componentReferences") if isinstance(component, dict) else None
+        for ref in refs if isinstance(refs, list) else []:
+            if isinstance(ref, dict):
+                visit(str(ref.get("componentName", "")), str(ref.get("version", "")))
         order.append(cv)
 
     for name, version in roots:

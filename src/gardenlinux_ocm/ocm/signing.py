@@ -40,6 +40,7 @@ __all__ = [
 _PEM_LABEL_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 _PEM_SIGNATURE_RE = re.compile(r"-----BEGIN SIGNATURE-----\r?\n(.*?)-----END SIGNATURE-----", re.DOTALL)
 _KEY_HINT = "give a PEM file with an RSA key (PKCS#1 or PKCS#8) or, for verification, an X.509 certificate"
+_PUBLIC_HINT = "verify with the public key or certificate; write the public key with `openssl pkey -in KEY -pubout`"
 
 
 def load_private_key(path: Path, password: bytes | None = None) -> rsa.RSAPrivateKey:
@@ -52,14 +53,18 @@ def load_private_key(path: Path, password: bytes | None = None) -> rsa.RSAPrivat
     encrypted = b"ENCRYPTED" in data
     if encrypted and password is None:
         raise SigningError(
-            f"private key {path} is encrypted; pass its password with the `password` argument or the CLI option",
-            hint="or decrypt the key first, e.g. `openssl pkey -in KEY -out PLAIN`",
+            f"private key {path} is encrypted and no password was given: on the command line pass a file holding "
+            "it with --key-password-file (or GL_OCM_KEY_PASSWORD_FILE); from Python pass `password`",
+            hint="or decrypt the key once: `openssl pkey -in KEY -out PLAIN`",
         )
     try:
         key = serialization.load_pem_private_key(data, password=password if encrypted else None)
     except (ValueError, TypeError) as exc:
         if encrypted:
-            raise SigningError(f"cannot decrypt private key {path}: wrong password") from None
+            raise SigningError(
+                f"cannot decrypt private key {path}: wrong password",
+                hint="the file given to --key-password-file holds just the password (a trailing newline is dropped)",
+            ) from None
         raise SigningError(f"{path} is not a readable PEM private key", hint=_KEY_HINT) from exc
     except UnsupportedAlgorithm as exc:
         raise SigningError(f"private key {path} uses an unsupported algorithm; only RSA keys are supported") from exc
@@ -67,7 +72,11 @@ def load_private_key(path: Path, password: bytes | None = None) -> rsa.RSAPrivat
 
 
 def load_public_key(path: Path) -> rsa.RSAPublicKey:
-    """Read an RSA public key from a PEM public key, an X.509 certificate or an unencrypted private key."""
+    """Read an RSA public key from a PEM public key or an X.509 certificate.
+
+    A private key is refused: verifying needs only the public half, and a private key passed where a public key
+    belongs is usually a mistake with a secret.
+    """
     data = _read(path)
     labels = _pem_labels(data, path)
     try:
@@ -76,11 +85,8 @@ def load_public_key(path: Path) -> rsa.RSAPublicKey:
         elif b"PUBLIC KEY" in labels or b"RSA PUBLIC KEY" in labels:
             key = serialization.load_pem_public_key(data)
         elif any(label.endswith(b"PRIVATE KEY") for label in labels):
-            if b"ENCRYPTED" in data:
-                raise SigningError(
-                    f"private key {path} is encrypted; pass its public key or certificate for verification instead"
-                )
-            key = _rsa_private(serialization.load_pem_private_key(data, password=None), path).public_key()
+            kind = "an encrypted private key" if b"ENCRYPTED" in data else "a private key"
+            raise SigningError(f"{path} holds {kind}, not a public key or certificate", hint=_PUBLIC_HINT)
         else:
             found = " or ".join(label.decode() for label in labels)
             raise SigningError(f"{path} holds a {found}, not a public key or certificate", hint=_KEY_HINT)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .model import Check, CheckKind, VerifyReport
-from .sign import SignResult, sign_plan, sign_published
+from .sign import NotVerified, SignResult, sign_plan, sign_published
 from .verify import verify
 
-__all__ = ["Check", "CheckKind", "VerifyReport", "SignResult", "sign_plan", "sign_published", "verify"]
+__all__ = ["Check", "CheckKind", "VerifyReport", "NotVerified", "SignResult", "sign_plan", "sign_published", "verify"]

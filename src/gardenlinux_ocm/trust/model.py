@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from enum import StrEnum
 from typing import Any
 
+from ..errors import GlOcmError
 from ..ocm.fetch import ComponentVersion
+
+# What reading from a target may raise for content it holds: our errors, I/O, and the decode errors (ValueError,
+# which JSONDecodeError and UnicodeDecodeError are) and shape errors (AttributeError, TypeError) that a target may
+# let through when it parses a corrupt or wrong-shaped object. verify() turns each into a failed check.
+TARGET_ERRORS: tuple[type[Exception], ...] = (GlOcmError, OSError, ValueError, AttributeError, TypeError)
 
 
 class CheckKind(StrEnum):
@@ -15,6 +22,7 @@ class CheckKind(StrEnum):
     REFERENCE = "reference"  # a componentReference resolves (not missing, not a cycle)
     RESOURCE = "resource"  # the access resolves; tag, digest and resource digest agree
     INDEX = "index"  # an OCI index resource lists a manifest of the component closure
+    SIZE = "size"  # every object of the graph is there with its size; manifests are read and parsed
     CONTENT = "content"  # deep: the bytes hash to their digests
     DIGEST = "digest"  # componentReferences[].digest is the referenced descriptor's digest
     SIGNATURE = "signature"
@@ -54,9 +62,24 @@ class VerifyReport:
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
+    def counts(self) -> list[tuple[CheckKind, int, int, int]]:
+        """(kind, passed, failed, skipped) for each kind of check the report holds, in `CheckKind` order."""
+        tally = Counter((c.kind, c.status) for c in self.checks)
+        return [(kind, tally[kind, "ok"], tally[kind, "failed"], tally[kind, "skipped"]) for kind in CheckKind
+                if any(tally[kind, status] for status in ("ok", "failed", "skipped"))]
+
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "component": self.component, "version": self.version, "deep": self.deep,
                 "ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
+
+
+def _message(error: Exception) -> str:
+    """An error as one line of a check: our message (without the hint), else the exception text."""
+    if isinstance(error, GlOcmError):
+        return error.message
+    if isinstance(error, (AttributeError, TypeError)):
+        return f"malformed content ({error})"
+    return str(error)
 
 
 def _short(name: str) -> str:

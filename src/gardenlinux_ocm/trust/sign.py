@@ -2,7 +2,8 @@
 
 `sign_descriptors` is pure apart from the key. `sign_plan` signs a release plan before it is published
 (`publish --sign-key`); `sign_published` signs what a target already holds and writes the signed component versions
-back through `copy()`, so ordering (blobs, manifest, tag last) and idempotence live in one place.
+back through `copy()`, so ordering (blobs, manifest, tag last) and idempotence live in one place. It verifies first
+(sizes included, as `gl-ocm verify` does without `--deep`) and refuses with `NotVerified` before writing anything.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import SigningError, VerificationError
+from ..oci.changes import OnChange
 from ..oci.copy import CopyRoot, CopyStats, Event, copy
 from ..oci.memory import MemoryTarget
 from ..oci.model import MediaType, descriptor_for
@@ -27,14 +29,32 @@ from ..ocm.pack import PackedComponent, pack_component
 from ..ocm.signing import SignatureAlgorithm, sign_digest, signature_entry
 from ..plan.build import pack_plan
 from ..plan.model import ReleasePlan
+from .model import VerifyReport
 from .verify import descriptor_digest_matches, verify
 
-__all__ = ["DEFAULT_SIGNATURE_NAME", "SignedComponent", "SignResult", "sign_descriptors", "sign_plan",
+__all__ = ["DEFAULT_SIGNATURE_NAME", "NotVerified", "SignedComponent", "SignResult", "sign_descriptors", "sign_plan",
            "sign_published"]
 
 _NORMALISATION = NormalisationAlgorithm.JSON_V3
 _HASH = "SHA-256"
 Lookup = Callable[[str, str], Mapping[str, Any] | None]
+_LISTED = 10  # failures named in the message; the report carries all of them
+
+
+class NotVerified(VerificationError):
+    """`sign_published` refused: the component version does not verify. `report` holds every check."""
+
+    def __init__(self, report: VerifyReport) -> None:
+        failures = report.failures
+        lines = [f"{c.kind.value} {c.subject}: {c.detail}" for c in failures[:_LISTED]]
+        if len(failures) > _LISTED:
+            lines.append(f"... and {len(failures) - _LISTED} more")
+        subject = f"{report.component}:{report.version}" if report.version else report.component
+        super().__init__(
+            f"{subject} on {report.target} does not verify, so it is not signed (nothing was written); "
+            f"{len(failures)} failed check(s):\n  " + "\n  ".join(lines),
+            hint=f"`gl-ocm verify {report.target} {subject}` shows every check; repair or publish again, then sign")
+        self.report = report
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,13 +173,12 @@ def sign_published(target: Target, component: str, version: str, private_key: rs
                    on_event: Callable[[Event], None] | None = None) -> SignResult:
     """Sign a published component version and its references in place: verify, sign, re-pack, copy, re-tag.
 
-    Refuses to sign what does not verify (a missing blob, a wrong digest), so a signature never vouches for it.
+    Refuses with `NotVerified`, before writing anything, what does not verify (a missing or truncated blob, a
+    corrupt manifest, a wrong digest), so a signature never vouches for it.
     """
     report = verify(target, component, version)
     if not report.ok:
-        failed = "; ".join(f"{c.subject}: {c.detail}" for c in report.failures[:3])
-        raise VerificationError(f"{component}:{version} on {target.name} does not verify, so it is not signed: "
-                                f"{failed}", hint=f"run `gl-ocm verify {target.name} {component}:{version}`")
+        raise NotVerified(report)
     order = referenced_first(target, [(component, version)])
     signed = sign_descriptors([cv.descriptor for cv in order], private_key, algorithm=algorithm, name=name)
     source = MemoryTarget()
@@ -175,5 +194,5 @@ def sign_published(target: Target, component: str, version: str, private_key: rs
         done.append(SignedComponent(name=packed.name, version=packed.version,
                                     reference=f"{packed.repository}:{packed.tag}",
                                     before=cv.manifest_descriptor.digest, after=packed.manifest_descriptor.digest))
-    stats = copy(source, target, roots, jobs=jobs, on_event=on_event)
+    stats = copy(source, target, roots, jobs=jobs, on_event=on_event, on_change=OnChange.OVERWRITE)  # re-tags
     return SignResult(target=target.name, signature_name=name, components=tuple(done), stats=stats)

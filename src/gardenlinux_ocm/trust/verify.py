@@ -3,16 +3,17 @@
 From one component version it follows every `componentReference` (cycles and missing components become failed
 checks), validates each descriptor against the OCM v2 schema that gardener-ocm ships, resolves every resource access
 (`relativeOciReference`/`ociArtifact` on the same base: the manifest exists, tag and digest agree, the digest is the
-resource digest; `localBlob`: the layer exists with its size and digest), checks that every OCI index resource lists
-the manifests the component closure describes, optionally re-hashes every blob (`deep`, streaming), and checks
-reference digests and signatures. Nothing here raises for what the target holds; only bad arguments raise.
+resource digest; `localBlob`: the layer exists with its size and digest), walks the graph under each manifest (reads
+and parses every manifest and index, checks every blob's stored size without reading it, or with `deep` re-hashes
+every blob, streaming), checks that every OCI index resource lists the manifests the component closure describes,
+and checks reference digests and signatures. Nothing here raises for what the target holds, however corrupt (a
+truncated manifest, one that is not JSON or has the wrong shape, is a failed check); only bad arguments raise.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,14 +23,15 @@ import ocm
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import GlOcmError
-from ..oci.graph import successors
-from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, is_manifest, version_to_tag
+from ..errors import NotFound
+from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, version_to_tag
+from ..oci.sizes import stored_size
 from ..oci.target import ReadOnlyTarget
 from ..ocm.archives import TITLE
 from ..ocm.fetch import ComponentVersion, fetch_component, list_versions
 from ..ocm.pack import COMPONENT_DESCRIPTORS, component_repository
-from .model import Check, CheckKind, VerifyReport, _dict, _dicts, _references, _short
+from .content import MAX_MANIFEST, ContentWalker
+from .model import TARGET_ERRORS, Check, CheckKind, VerifyReport, _dict, _dicts, _message, _references, _short
 from .signatures import _SignatureChecks, descriptor_digest_matches
 
 __all__ = ["CheckKind", "Check", "VerifyReport", "verify", "default_component", "descriptor_digest_matches",
@@ -40,7 +42,6 @@ _OCI_ACCESS = frozenset({"ociartifact", "ociregistry", "ociimage", "ociartefact"
 _LOCAL_BLOB = frozenset({"localblob", "localfilesystemblob"})
 _OCI_DIGEST = frozenset({"ociArtifactDigest/v1", "ociArtefactDigest/v1"})
 _EXCLUDED = "EXCLUDE-FROM-SIGNATURE"
-_MAX_MANIFEST = 4 << 20
 
 
 def default_component(target: ReadOnlyTarget) -> str:
@@ -61,9 +62,15 @@ def verify(target: ReadOnlyTarget, component: str | None = None, version: str | 
     name = component or default_component(target)
     v = _Verifier(target, deep)
     if version is None:
-        versions = list_versions(target, name)
+        try:
+            versions = list_versions(target, name)
+        except TARGET_ERRORS as e:
+            versions = []
+            problem = f"cannot list the versions of {name} on {target.name}: {_message(e)}"
+        else:
+            problem = f"no versions of {name} on {target.name}"
         if not versions:
-            v.add(CheckKind.COMPONENT, name, False, f"no versions of {name} on {target.name}", name)
+            v.add(CheckKind.COMPONENT, name, False, problem, name)
             return VerifyReport(target=target.name, component=name, version=None, deep=deep, checks=tuple(v.checks))
         version = versions[0]
     v.walk(name, version, ())
@@ -118,7 +125,7 @@ class _Verifier(_SignatureChecks):
         # per component: OCI resources on this target as (repository, descriptor, subject)
         self.oci: dict[tuple[str, str], list[tuple[str, Descriptor, str]]] = {}
         self.indexes: list[tuple[tuple[str, str], str, str, Descriptor, str]] = []  # key, repo, tag, desc, subject
-        self.hashed: dict[tuple[str, str], tuple[str | None, int, list[Descriptor]]] = {}
+        self.content = ContentWalker(target, deep=deep)
 
     # -- components and references
     def walk(self, name: str, version: str, stack: tuple[tuple[str, str], ...]) -> None:
@@ -127,9 +134,9 @@ class _Verifier(_SignatureChecks):
             return
         try:
             cv: ComponentVersion | None = fetch_component(self.target, name, version)
-        except (GlOcmError, OSError) as e:
+        except TARGET_ERRORS as e:
             cv = None
-            self.add(CheckKind.COMPONENT, _short(name), False, getattr(e, "message", str(e)), label)
+            self.add(CheckKind.COMPONENT, _short(name), False, _message(e), label)
         self.loaded[key] = cv
         self.order.append(key)
         if cv is None:
@@ -141,6 +148,7 @@ class _Verifier(_SignatureChecks):
                  f"{cv.reference} holds {named[0]}:{named[1]}", label)
         problem = _schema_problem(cv.descriptor)
         self.add(CheckKind.SCHEMA, _short(name), problem is None, problem or "valid OCM v2 descriptor", label)
+        self.add_graph(cv.repository, cv.manifest_descriptor, _short(name), label)
         self.oci[key] = []
         for res in _dicts(comp.get("resources")):
             self.check_resource(cv, key, res)
@@ -155,9 +163,9 @@ class _Verifier(_SignatureChecks):
                 found = self.target.resolve(component_repository(child[0]), version_to_tag(child[1]))
                 self.add(CheckKind.REFERENCE, subject, True, f"{child[0]}:{child[1]} resolves to {found.digest}",
                          label)
-            except (GlOcmError, OSError) as e:
-                self.add(CheckKind.REFERENCE, subject, False,
-                         f"{child[0]}:{child[1]} is missing: {getattr(e, 'message', e)}", label)
+            except TARGET_ERRORS as e:
+                state = "is missing" if isinstance(e, NotFound) else "is unreadable"
+                self.add(CheckKind.REFERENCE, subject, False, f"{child[0]}:{child[1]} {state}: {_message(e)}", label)
                 continue
             self.walk(*child, path)
 
@@ -202,8 +210,9 @@ class _Verifier(_SignatureChecks):
                 continue
             try:
                 desc = self.target.resolve(repo, ref)
-            except (GlOcmError, OSError) as e:
-                problems.append(f"{repo}{'@' if ref == pinned else ':'}{ref} not found ({getattr(e, 'message', e)})")
+            except TARGET_ERRORS as e:
+                state = "not found" if isinstance(e, NotFound) else "unreadable"
+                problems.append(f"{repo}{'@' if ref == pinned else ':'}{ref} {state} ({_message(e)})")
                 continue
             if found is not None and desc.digest != found.digest:
                 problems.append(f"tag {repo}:{tag} points at {desc.digest}, the reference names {found.digest}")
@@ -220,8 +229,7 @@ class _Verifier(_SignatureChecks):
             self.indexes.append((key, repo, tag, found, subject))
         else:  # index rows name what the index lists: the tag (e.g. gardenlinux:1473.0-aws-gardener_prod-amd64)
             self.oci[key].append((repo, found, f"{repo}:{tag}" if tag else subject))
-        if self.deep:
-            self.add_content(repo, found, subject, label)
+        self.add_graph(repo, found, subject, label)
 
     def check_local_blob(self, cv: ComponentVersion, access: Mapping[str, Any], digest: Mapping[str, Any],
                          subject: str, label: str) -> None:
@@ -234,8 +242,14 @@ class _Verifier(_SignatureChecks):
                      f"localReference {ref or '(none)'} is not a layer of {cv.reference}", label)
             return
         problems = []
-        if not self.target.exists(cv.repository, layer):
-            problems.append(f"blob {layer.digest} ({layer.size} bytes) not found in {cv.repository}")
+        try:  # the stored size, from a stat (or a HEAD): never the content
+            size = stored_size(self.target, cv.repository, layer)
+            if size is None:
+                problems.append(f"blob {layer.digest} ({layer.size} bytes) not found in {cv.repository}")
+            elif size != layer.size:
+                problems.append(f"blob {layer.digest} in {cv.repository} is {size} bytes, the layer says {layer.size}")
+        except TARGET_ERRORS as e:
+            problems.append(f"blob {layer.digest} in {cv.repository}: unreadable: {_message(e)}")
         expected = self._expected(digest, frozenset({"genericBlobDigest/v1"}))
         if expected and expected != layer.digest:
             problems.append(f"digest mismatch: the resource digest is {expected}, the blob is {layer.digest}")
@@ -247,50 +261,19 @@ class _Verifier(_SignatureChecks):
             note += "; its digest is of the OCI artefact inside, not compared"
         self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or note, label)
         if self.deep:
-            self.add_content(cv.repository, layer, subject, label)
+            self.add_graph(cv.repository, layer, subject, label)
 
-    # -- deep
-    def add_content(self, repo: str, desc: Descriptor, subject: str, label: str) -> None:
-        """Re-hash the object and, for a manifest or index, every object of its graph (each once)."""
-        sizes: dict[str, int] = {}
-        problems: list[str] = []
-        todo = [desc]
-        while todo:
-            current = todo.pop()
-            if current.digest in sizes:
-                continue
-            problem, sizes[current.digest], children = self.rehash(repo, current)
-            problems += [problem] if problem else []
-            todo.extend(children)
-        self.add(CheckKind.CONTENT, subject, not problems,
-                 "; ".join(problems) or f"{len(sizes)} object(s), {sum(sizes.values())} bytes re-hashed", label)
-
-    def rehash(self, repo: str, desc: Descriptor) -> tuple[str | None, int, list[Descriptor]]:
-        """Stream one object through SHA-256 (once per repository): (problem, bytes read, successors)."""
-        key = (repo, desc.digest)
-        if key not in self.hashed:
-            self.hashed[key] = self._rehash(repo, desc)
-        return self.hashed[key]
-
-    def _rehash(self, repo: str, desc: Descriptor) -> tuple[str | None, int, list[Descriptor]]:
-        h, n, data = hashlib.sha256(), 0, bytearray()
-        keep = is_manifest(desc.media_type) and desc.size <= _MAX_MANIFEST
-        try:
-            with self.target.fetch(repo, desc) as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
-                    n += len(chunk)
-                    if keep:
-                        data += chunk
-        except (GlOcmError, OSError) as e:
-            return f"{repo}@{desc.digest}: {getattr(e, 'message', e)}", n, []
-        got = "sha256:" + h.hexdigest()
-        if got != desc.digest or n != desc.size:
-            return f"{repo}@{desc.digest} ({desc.size} bytes) hashes to {got} ({n} bytes)", n, []
-        try:
-            return None, n, successors(desc, bytes(data)) if keep else []
-        except (ValueError, KeyError, TypeError) as e:
-            return f"{repo}@{desc.digest}: malformed manifest: {e}", n, []
+    # -- the graph under a manifest: sizes (shallow) or digests (deep)
+    def add_graph(self, repo: str, desc: Descriptor, subject: str, label: str) -> None:
+        """Check every object reachable from `desc`: SIZE rows in the shallow mode, CONTENT rows with `deep`."""
+        result = self.content.check(repo, desc)
+        if self.deep:
+            self.add(CheckKind.CONTENT, subject, result.ok, "; ".join(result.problems)
+                     or f"{result.objects} object(s), {result.size} bytes re-hashed", label)
+            return
+        done = "sizes match" if self.content.sizes_seen else "present (this target reports no sizes)"
+        self.add(CheckKind.SIZE, subject, result.ok, "; ".join(result.problems)
+                 or f"{result.objects} object(s), {result.size} bytes: manifests read, {done}", label)
 
     # -- the OCI side: indexes list what the components describe
     def _closure(self, key: tuple[str, str]) -> list[tuple[str, str]]:
@@ -309,17 +292,17 @@ class _Verifier(_SignatureChecks):
             candidates = [(f"{repo}@{desc.digest}", desc)]
             try:
                 at_tag = self.target.resolve(repo, tag) if tag else desc
-            except (GlOcmError, OSError):
+            except TARGET_ERRORS:
                 at_tag = desc  # reported by the resource check
             if at_tag.digest != desc.digest:
                 candidates.append((f"{repo}:{tag} ({at_tag.digest})", at_tag))
             for where, index in candidates:
                 try:
                     with self.target.fetch(repo, index) as f:
-                        doc = json.loads(f.read(_MAX_MANIFEST))
+                        doc = json.loads(f.read(MAX_MANIFEST))
                     listed = {str(m.get("digest")) for m in doc.get("manifests") or []}
-                except (GlOcmError, OSError, ValueError, AttributeError) as e:
-                    self.add(CheckKind.INDEX, index_subject, False, f"{where}: unreadable: {e}", label)
+                except TARGET_ERRORS as e:
+                    self.add(CheckKind.INDEX, index_subject, False, f"{where}: unreadable: {_message(e)}", label)
                     continue
                 for digest, subject in described.items():
                     ok = digest in listed

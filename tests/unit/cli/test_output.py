@@ -47,7 +47,8 @@ def test_help_at_80_columns_shows_every_option_whole(command: str) -> None:
     for param in click_command.params:
         for opt in (*param.opts, *param.secondary_opts):
             if opt.startswith("-"):
-                assert re.search(rf"(^|[\s,/]){re.escape(opt)}([\s,=]|$)", result.stdout, re.M), f"{opt} not shown whole"
+                whole = re.search(rf"(^|[\s,/]){re.escape(opt)}([\s,=]|$)", result.stdout, re.M)
+                assert whole, f"{opt} not shown whole"
 
 
 def test_short_options_mean_the_same_everywhere() -> None:

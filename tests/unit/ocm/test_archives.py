@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gardenlinux_ocm.errors import NotFound, UsageError, VerificationError
+from gardenlinux_ocm.errors import NotFound, TargetError, UsageError, VerificationError
 from gardenlinux_ocm.oci.memory import MemoryTarget
 from gardenlinux_ocm.oci.model import MediaType, canonical_json, descriptor_for
 from gardenlinux_ocm.ocm.archives import TITLE, ComponentArchive, CtfArchive, open_archive
@@ -43,8 +43,8 @@ def test_ctf_compat_01_reads_back(form: str) -> None:
         assert f.read() == b"test"
     report = verify(target, deep=True)
     assert report.ok, report.failures
-    assert [c.kind for c in report.checks] == [CheckKind.COMPONENT, CheckKind.SCHEMA, CheckKind.RESOURCE,
-                                               CheckKind.CONTENT]
+    assert [c.kind for c in report.checks] == [CheckKind.COMPONENT, CheckKind.SCHEMA, CheckKind.CONTENT,
+                                               CheckKind.RESOURCE, CheckKind.CONTENT]
 
 
 @pytest.mark.parametrize(("form", "status"), [("with-resource", "ok"), ("without-resource", "skipped")])
@@ -206,3 +206,67 @@ def test_list_versions_newest_first() -> None:
     assert list_versions(target, "github.com/acme/versions") == [
         "1473.0", "1.10.0", "1.2.0+ci.7", "1.2.0", "1.2.0-rc.10", "1.2.0-rc.2", "1.2.0-rc.1", "1.0.0", "latest"]
     assert list_versions(target, "github.com/acme/none") == []
+
+
+# -- corrupt and wrong-shaped content: errors that name the object, never a decode traceback
+
+
+def _tagged_manifest(target: MemoryTarget, manifest: Any) -> None:
+    """Store `manifest` (bytes or JSON) under its own digest and tag it as github.com/acme/bad:1.0.0."""
+    repository = "component-descriptors/github.com/acme/bad"
+    data = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
+    target.tag(repository, _push(target, repository, data, MediaType.OCI_MANIFEST), "1.0.0")
+
+
+_CONFIG = descriptor_for(b"{}", MediaType.OCM_CONFIG).to_dict()
+
+
+@pytest.mark.parametrize(("manifest", "message"), [
+    (b"\xff\x00 not json", "not valid JSON"),
+    (b'{"schemaVersion": 2, "config": {', "not valid JSON"),
+    ([_CONFIG], "not a JSON object"),
+    ({"schemaVersion": 2, "config": _CONFIG}, "malformed manifest: no `layers` list"),
+    ({"config": _CONFIG, "layers": "abc"}, "malformed manifest: no `layers` list"),
+    ({"config": "x", "layers": []}, "malformed manifest: `config` is not a descriptor object"),
+    ({"layers": []}, "malformed manifest: `config` is not a descriptor object"),
+    ({"config": _CONFIG, "layers": [7]}, r"malformed manifest: `layers\[0\]` is not a descriptor object"),
+    ({"config": {**_CONFIG, "annotations": "x"}, "layers": []}, r"`config.annotations` is not a mapping"),
+    ({"config": {**_CONFIG, "size": "1"}, "layers": []}, "malformed manifest: `config`: .* no valid size"),
+    ({"mediaType": "application/json", "config": _CONFIG, "layers": []}, "not an OCI manifest or index"),
+    ({"mediaType": MediaType.OCI_INDEX, "manifests": {"a": 1}}, "malformed manifest: no `manifests` list"),
+    ({"mediaType": MediaType.OCI_INDEX, "manifests": [{"digest": "sha256:x", "annotations": [1]}]},
+     r"malformed manifest: `manifests\[\]\.annotations` is not a mapping"),
+])
+def test_fetch_names_a_malformed_manifest(manifest: Any, message: str) -> None:
+    target = MemoryTarget()
+    _tagged_manifest(target, manifest)
+    with pytest.raises(VerificationError, match=message) as info:
+        fetch_component(target, "github.com/acme/bad", "1.0.0")
+    assert "component-descriptors/github.com/acme/bad" in info.value.message
+    [failure] = verify(target, "github.com/acme/bad").failures
+    assert failure.kind is CheckKind.COMPONENT and failure.detail == info.value.message
+
+
+def test_component_archive_without_a_component_mapping(tmp_path: Path) -> None:
+    (tmp_path / "component-descriptor.yaml").write_text("meta: {schemaVersion: v2}\ncomponent: just a string\n")
+    with pytest.raises(TargetError, match="has no `component` mapping"):
+        open_archive(tmp_path, "ca")
+    (tmp_path / "component-descriptor.yaml").write_text("component: [unclosed\n")
+    with pytest.raises(VerificationError, match="not valid YAML or JSON"):
+        open_archive(tmp_path, "ca")
+
+
+@pytest.mark.parametrize("what", ["manifest", "layer"])
+def test_truncated_ctf_blob_fails_verify_without_deep(what: str, tmp_path: Path) -> None:
+    archive = shutil.copytree(CTF / "01" / "transport-archive", tmp_path / "ctf")
+    target = open_archive(archive, "ctf")
+    cv = fetch_component(target, HELLO, "1.0.0")
+    desc = cv.manifest_descriptor if what == "manifest" else cv.layers[0]
+    assert isinstance(target, CtfArchive) and target.size(cv.repository, desc) == desc.size
+    blob = archive / "blobs" / desc.digest.replace(":", ".")
+    blob.write_bytes(blob.read_bytes()[: desc.size // 2])
+    report = verify(open_archive(archive, "ctf"))
+    assert not report.ok
+    assert all(desc.digest in c.detail for c in report.failures), report.failures
+    assert {c.kind for c in report.failures} == ({CheckKind.COMPONENT} if what == "manifest"
+                                                 else {CheckKind.RESOURCE, CheckKind.SIZE})

@@ -237,12 +237,20 @@ def test_public_key_from_certificate(rsa_key: rsa.RSAPrivateKey, write: Callable
     assert verify_digest(public_key, DIGEST, sig) is True
 
 
-def test_public_key_from_pkcs1_public_and_private_files(
-    rsa_key: rsa.RSAPrivateKey, write: Callable[[str, bytes], Path]
-) -> None:
+def test_public_key_from_pkcs1_public_file(rsa_key: rsa.RSAPrivateKey, write: Callable[[str, bytes], Path]) -> None:
     pkcs1 = load_public_key(write("rsa.pub", _public_pem(rsa_key, serialization.PublicFormat.PKCS1)))
-    from_private = load_public_key(write("key.pem", _private_pem(rsa_key, serialization.PrivateFormat.PKCS8)))
-    assert pkcs1.public_numbers() == from_private.public_numbers() == rsa_key.public_key().public_numbers()
+    assert pkcs1.public_numbers() == rsa_key.public_key().public_numbers()
+
+
+@pytest.mark.parametrize("fmt", [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL])
+def test_private_key_where_a_public_key_is_needed(
+    rsa_key: rsa.RSAPrivateKey, write: Callable[[str, bytes], Path], fmt: serialization.PrivateFormat
+) -> None:
+    path = write("key.pem", _private_pem(rsa_key, fmt))
+    with pytest.raises(SigningError, match="holds a private key, not a public key or certificate") as info:
+        load_public_key(path)
+    assert str(path) in info.value.message
+    assert info.value.hint is not None and "openssl pkey -in KEY -pubout" in info.value.hint
 
 
 @pytest.mark.parametrize(
@@ -254,28 +262,27 @@ def test_non_rsa_keys_are_rejected(make_key: Callable[[], Any], write: Callable[
     key = make_key()
     private_path = write("key.pem", _private_pem(key, serialization.PrivateFormat.PKCS8))
     public_path = write("key.pub", _public_pem(key))
-    for load, path in (
-        (load_private_key, private_path),
-        (load_public_key, public_path),
-        (load_public_key, private_path),
-    ):
+    for load, path in ((load_private_key, private_path), (load_public_key, public_path)):
         with pytest.raises(SigningError, match="only RSA keys are supported") as info:
             load(path)
         assert str(path) in str(info.value)
+    with pytest.raises(SigningError, match="holds a private key"):
+        load_public_key(private_path)
 
 
 def test_encrypted_key(rsa_key: rsa.RSAPrivateKey, write: Callable[[str, bytes], Path]) -> None:
     for fmt in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
         data = _private_pem(rsa_key, fmt, password=b"s3cret")
         path = write("enc.pem", data)
-        with pytest.raises(SigningError, match="is encrypted; pass its password") as info:
+        with pytest.raises(SigningError, match="is encrypted and no password was given") as info:
             load_private_key(path)
-        assert str(path) in str(info.value)
+        assert str(path) in info.value.message and "--key-password-file" in info.value.message
+        assert "`password`" in info.value.message  # library callers read the same text
         with pytest.raises(SigningError, match="wrong password") as info:
             load_private_key(path, b"guess")
         assert data.decode().splitlines()[-2] not in str(info.value)
         assert load_private_key(path, b"s3cret").private_numbers() == rsa_key.private_numbers()
-        with pytest.raises(SigningError, match="encrypted"):
+        with pytest.raises(SigningError, match="holds an encrypted private key, not a public key"):
             load_public_key(path)
 
 

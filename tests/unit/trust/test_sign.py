@@ -218,7 +218,10 @@ def test_cli_key_errors_exit_2(release: LayoutTarget, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "only RSA keys are supported" in result.output
     result = runner.invoke(app, ["sign", target, f"{RELEASE}:{VERSION}", "--private-key", str(encrypted)])
     assert result.exit_code == 2 and "is encrypted" in result.output
-    result = runner.invoke(app, ["verify", target, "--public-key", str(ec_key)])
+    ec_public = tmp_path / "ec.pub"
+    ec_public.write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    result = runner.invoke(app, ["verify", target, "--public-key", str(ec_public)])
     assert result.exit_code == 2 and "only RSA keys are supported" in result.output
     result = runner.invoke(app, ["sign", target, RELEASE, "--private-key", str(encrypted)])
     assert result.exit_code == 2 and "names no version" in result.output
