@@ -278,3 +278,49 @@ def test_proxy_streams_sized_and_chunked_bodies(proxy: FaultProxy) -> None:
 def test_unreachable_url_refuses_connections() -> None:
     with _session() as session, pytest.raises(requests.exceptions.ConnectionError):
         session.get(f"{unreachable_url()}/v2/", timeout=2)
+
+
+def test_proxy_truncates_an_answer_and_keeps_its_length_header(proxy: FaultProxy) -> None:
+    repo, data = _repo("truncate"), bytes(range(256)) * 1024  # 256 KiB
+    with _session() as session:
+        assert _push_blob(session, proxy.url, repo, data).status_code == 201
+        proxy.set_faults([Fault.truncate(method="GET", path=r"/blobs/", keep=0.25)])
+        url = f"{proxy.url}/v2/{repo}/blobs/{_digest(data)}"
+        with session.get(url, stream=True, timeout=TIMEOUT) as cut:
+            assert cut.status_code == 200 and cut.headers["Content-Length"] == str(len(data))
+            with pytest.raises(requests.exceptions.RequestException):
+                b"".join(cut.iter_content(65536))
+        assert session.get(url, timeout=TIMEOUT).content == data  # one answer only
+    assert [i.kind for i in proxy.injected] == [FaultKind.TRUNCATE]
+
+
+def test_proxy_drops_an_answer_without_a_body_after_forwarding(proxy: FaultProxy, registry: RegistryServer) -> None:
+    repo, data = _repo("lost"), b"stored, answer lost"
+    proxy.set_faults([Fault.truncate(method="PUT", path=r"/blobs/uploads/")])
+    with _session() as session, pytest.raises(requests.exceptions.ConnectionError):
+        _push_blob(session, proxy.url, repo, data)
+    assert registry.raw_get(f"/v2/{repo}/blobs/{_digest(data)}").content == data  # the registry did act
+
+
+def test_proxy_resets_connections(proxy: FaultProxy) -> None:
+    proxy.set_faults([Fault.reset(method="GET", path=r"^/v2/$")])
+    with _session() as session:
+        with pytest.raises(requests.exceptions.ConnectionError):
+            session.get(f"{proxy.url}/v2/", timeout=TIMEOUT)
+        assert session.get(f"{proxy.url}/v2/", timeout=TIMEOUT).status_code == 200
+    assert [i.kind for i in proxy.injected] == [FaultKind.RESET]
+
+
+def test_proxy_chaos_is_random_at_the_rate_and_repeatable_by_seed(proxy: FaultProxy) -> None:
+    def statuses(seed: int) -> list[int]:
+        proxy.set_chaos(0.3, [Fault.error(500), Fault.error(429, retry_after=0)], seed=seed)
+        with _session() as session:
+            return [session.get(f"{proxy.url}/v2/", timeout=TIMEOUT).status_code for _ in range(100)]
+
+    first = statuses(7)
+    assert 15 <= sum(s != 200 for s in first) <= 45 and {500, 429} <= set(first)
+    assert statuses(7) == first and statuses(8) != first
+    proxy.set_chaos(0.0)
+    with _session() as session:
+        answer = session.get(f"{proxy.url}/v2/", timeout=TIMEOUT)
+    assert answer.status_code == 200

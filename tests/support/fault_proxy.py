@@ -8,9 +8,16 @@ the client keeps talking to the proxy, and passes every other end-to-end header 
     proxy.set_faults([Fault.error(429, method="GET", path=r"/manifests/", nth=2)])  # 2nd matching GET -> 429
     proxy.set_faults([Fault.cut(method="PUT", after=64 * 1024)])  # read 64 KiB of the body, drop the connection
     proxy.set_faults([Fault.html()])                              # every request -> 200 text/html
+    proxy.set_faults([Fault.truncate(method="GET", path=r"/manifests/")])  # forward, send half the body, drop
+    proxy.set_faults([Fault.reset(method="HEAD")])                # reset the connection, nothing forwarded
 
-`counts` (per method and path class) and `injected` show what the proxy saw and did. `free_port()` /
-`unreachable_url()` give a loopback port nobody listens on.
+Besides the plan, `set_chaos(rate, faults, seed=...)` gives each request (that no rule of the plan takes) a fault
+with probability `rate`, drawn from the templates in `faults` that match it (their `nth`/`times` are ignored):
+
+    proxy.set_chaos(0.2, CHAOS_FAULTS, seed=7)   # 20 % of all requests: 500, 503, 429, resets, truncated answers
+
+`counts` (per method and path class), `seen` (every request) and `injected` show what the proxy saw and did.
+`free_port()` / `unreachable_url()` give a loopback port nobody listens on.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ import http.client
 import http.server
 import json
 import logging
+import random
 import re
 import socket
+import struct
 import threading
 import urllib.parse
 from collections import Counter
@@ -31,7 +40,17 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-__all__ = ["Fault", "FaultKind", "FaultProxy", "Injected", "free_port", "path_class", "unreachable_url"]
+__all__ = [
+    "CHAOS_FAULTS",
+    "Fault",
+    "FaultKind",
+    "FaultProxy",
+    "Injected",
+    "chaos_faults",
+    "free_port",
+    "path_class",
+    "unreachable_url",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -92,6 +111,9 @@ class FaultKind(enum.StrEnum):
     CUT = "cut"  # read `cut_after` bytes of the request body, then close without answering
     HTML = "html"  # answer 200 text/html, like a captive portal or a misconfigured ingress
     DELAY = "delay"  # hold the request for `delay` seconds, then forward it (a slow or hanging registry)
+    RESET = "reset"  # reset the connection (TCP RST) after the request line and headers; nothing is forwarded
+    TRUNCATE = "truncate"  # forward; answer with the full headers but only `keep` of the body, then drop the
+    # connection (a response without a body is dropped before its status line: the registry acted, the answer is lost)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,22 +130,47 @@ class Fault:
     nth: int = 1
     times: int | None = 1
     status: int = 503
-    retry_after: int | None = None
+    retry_after: int | str | None = None
     cut_after: int = 64 * 1024
     delay: float = 0.0
+    keep: float = 0.5
+    code: str | None = None  # the registry error code of an ERROR answer (default: one fitting the status)
 
     @classmethod
-    def error(cls, status: int, *, method: str = "*", path: str = "", nth: int = 1, times: int | None = 1) -> Fault:
-        """Answer `status` with a registry-style JSON error; 429 carries `Retry-After: 1`."""
+    def error(
+        cls,
+        status: int,
+        *,
+        method: str = "*",
+        path: str = "",
+        nth: int = 1,
+        times: int | None = 1,
+        retry_after: int | str | None = None,
+        code: str | None = None,
+    ) -> Fault:
+        """Answer `status` with a registry-style JSON error; a 429 carries `Retry-After: 1` unless told otherwise."""
         return cls(
             kind=FaultKind.ERROR,
             status=status,
+            code=code,
             method=method,
             path=path,
             nth=nth,
             times=times,
-            retry_after=1 if status == 429 else None,
+            retry_after=retry_after if retry_after is not None else (1 if status == 429 else None),
         )
+
+    @classmethod
+    def reset(cls, *, method: str = "*", path: str = "", nth: int = 1, times: int | None = 1) -> Fault:
+        """Reset the connection after the request headers (TCP RST): the registry never sees the request."""
+        return cls(kind=FaultKind.RESET, method=method, path=path, nth=nth, times=times)
+
+    @classmethod
+    def truncate(
+        cls, *, method: str = "*", path: str = "", keep: float = 0.5, nth: int = 1, times: int | None = 1
+    ) -> Fault:
+        """Forward the request; send the answer's headers and `keep` (a fraction) of its body, then drop."""
+        return cls(kind=FaultKind.TRUNCATE, method=method, path=path, nth=nth, times=times, keep=keep)
 
     @classmethod
     def cut(
@@ -159,6 +206,20 @@ class Injected:
     status: int | None
 
 
+def chaos_faults(retry_after: int | str = 1) -> tuple[Fault, ...]:
+    """One template per fault kind of the chaos mode: 500, 503, 429 (+ Retry-After), reset, truncated answer."""
+    return (
+        Fault.error(500),
+        Fault.error(503),
+        Fault.error(429, retry_after=retry_after),
+        Fault.reset(),
+        Fault.truncate(),
+    )
+
+
+CHAOS_FAULTS = chaos_faults()
+
+
 class FaultProxy:
     """Reverse proxy on a free loopback port in front of `upstream` (`http://HOST:PORT`); `with` or start/stop."""
 
@@ -174,7 +235,11 @@ class FaultProxy:
         self._faults: list[Fault] = []
         self._matches: list[int] = []
         self._counts: Counter[tuple[str, str]] = Counter()
+        self._seen: list[tuple[str, str]] = []
         self._injected: list[Injected] = []
+        self._chaos_rate = 0.0
+        self._chaos: tuple[Fault, ...] = ()
+        self._random = random.Random(0)
         self.stopped = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -231,6 +296,15 @@ class FaultProxy:
             self._faults = list(faults)
             self._matches = [0] * len(self._faults)
 
+    def set_chaos(self, rate: float, faults: Sequence[Fault] = CHAOS_FAULTS, *, seed: int | None = None) -> None:
+        """Give each request the plan does not take a fault with probability `rate`, drawn from matching `faults`."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be within [0, 1], got {rate}")
+        with self._lock:
+            self._chaos_rate = rate
+            self._chaos = tuple(faults)
+            self._random = random.Random(seed)
+
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
@@ -241,6 +315,12 @@ class FaultProxy:
         """Requests seen (faulted or forwarded) per `(METHOD, path_class)`, e.g. `("PUT", "uploads")`."""
         with self._lock:
             return Counter(self._counts)
+
+    @property
+    def seen(self) -> list[tuple[str, str]]:
+        """Every request so far as `(METHOD, target)`, in arrival order."""
+        with self._lock:
+            return list(self._seen)
 
     def count(self, method: str = "*", klass: str = "*") -> int:
         return sum(n for (m, c), n in self.counts.items() if method in ("*", m) and klass in ("*", c))
@@ -254,6 +334,7 @@ class FaultProxy:
         """Forget counts and injected faults (the plan stays, with its match counters reset)."""
         with self._lock:
             self._counts.clear()
+            self._seen.clear()
             self._injected.clear()
             self._matches = [0] * len(self._faults)
 
@@ -261,16 +342,18 @@ class FaultProxy:
         """Count the request; return the first rule that fires for it, after counting it for every matching rule."""
         with self._lock:
             self._counts[(method, path_class(target))] += 1
+            self._seen.append((method, target))
             chosen = None
             for index, fault in enumerate(self._faults):
                 if fault.matches(method, target):
                     self._matches[index] += 1
                     if chosen is None and fault.fires_at(self._matches[index]):
                         chosen = fault
+            if chosen is None and self._chaos_rate and self._random.random() < self._chaos_rate:
+                candidates = [fault for fault in self._chaos if fault.matches(method, target)]
+                chosen = self._random.choice(candidates) if candidates else None
             if chosen is not None:
-                status = {FaultKind.CUT: None, FaultKind.HTML: 200, FaultKind.DELAY: None}.get(
-                    chosen.kind, chosen.status
-                )
+                status = {FaultKind.ERROR: chosen.status, FaultKind.HTML: 200}.get(chosen.kind)
                 self._injected.append(Injected(kind=chosen.kind, method=method, path=target, status=status))
             return chosen
 
@@ -306,6 +389,9 @@ class _Server(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = _CLIENT_TIMEOUT
+    # Headers and body go out in separate writes: with Nagle's algorithm, the client's delayed ACK would hold every
+    # answer with a body for ~40 ms.
+    disable_nagle_algorithm = True
 
     @property
     def owner(self) -> FaultProxy:
@@ -323,12 +409,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._forward()
         elif fault.kind is FaultKind.CUT:
             self._cut(fault.cut_after)
+        elif fault.kind is FaultKind.RESET:
+            self._reset()
+        elif fault.kind is FaultKind.TRUNCATE:
+            self._forward(keep=fault.keep)
         elif fault.kind is FaultKind.HTML:
             self._drain()
             self._answer(200, _HTML, "text/html; charset=utf-8")
         else:
             self._drain()
-            code = _ERROR_CODES.get(fault.status, "UNKNOWN")
+            code = fault.code or _ERROR_CODES.get(fault.status, "UNKNOWN")
             body = json.dumps({"errors": [{"code": code, "message": "injected by fault proxy"}]}).encode()
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             self._answer(fault.status, body, "application/json", extra)
@@ -377,6 +467,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    def _drop(self) -> None:
+        """Close the connection (FIN) without a further byte; the request body has been read already."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _reset(self) -> None:
+        """Abort the connection with a TCP RST (SO_LINGER 0), whatever the client is still sending."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+
     # -- answers -------------------------------------------------------------------------------------------------------
 
     def _answer(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
@@ -389,12 +492,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _forward(self) -> None:
+    def _forward(self, keep: float | None = None) -> None:
+        """Send the request upstream and relay the answer (with `keep`: only that fraction of it, then drop)."""
         owner = self.owner
         conn = http.client.HTTPConnection(owner.upstream_host, owner.upstream_port, timeout=_UPSTREAM_TIMEOUT)
         try:
             chunked = self._chunked()
             try:
+                conn.connect()
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers, then body: no Nagle wait
                 conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
                 conn.putheader("Host", f"{owner.upstream_host}:{owner.upstream_port}")
                 for name, value in self.headers.items():
@@ -412,21 +518,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 self._answer(502, f"fault proxy: upstream failed: {exc}\n".encode(), "text/plain")
                 return
-            self._relay(response)
+            self._relay(response, keep)
         finally:
             conn.close()
 
-    def _relay(self, response: http.client.HTTPResponse) -> None:
-        self.send_response_only(response.status, response.reason)
+    def _relay(self, response: http.client.HTTPResponse, keep: float | None = None) -> None:
         length = response.getheader("Content-Length")
+        no_body = self.command == "HEAD" or response.status in (204, 304) or response.status < 200 or length == "0"
+        if keep is not None and no_body:
+            self._drop()  # the registry has acted; its answer is lost
+            return
+        if keep is not None:
+            self._relay_truncated(response, length, keep)
+            return
+        self.send_response_only(response.status, response.reason)
         for name, value in response.getheaders():
             lower = name.lower()
             if lower in _HOP_BY_HOP:
                 continue
-            if lower == "location" and value.startswith(self.owner.upstream):
-                value = self.owner.url + value[len(self.owner.upstream) :]
-            self.send_header(name, value)
-        no_body = self.command == "HEAD" or response.status in (204, 304) or response.status < 200
+            self.send_header(name, self._rewrite(name, value))
         rechunk = not no_body and length is None
         if rechunk:
             self.send_header("Transfer-Encoding", "chunked")
@@ -437,6 +547,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if rechunk else data)
         if rechunk:
             self.wfile.write(b"0\r\n\r\n")
+
+    def _rewrite(self, name: str, value: str) -> str:
+        """A `Location` pointing at the upstream points at the proxy instead; other headers pass unchanged."""
+        if name.lower() == "location" and value.startswith(self.owner.upstream):
+            return self.owner.url + value[len(self.owner.upstream) :]
+        return value
+
+    def _relay_truncated(self, response: http.client.HTTPResponse, length: str | None, keep: float) -> None:
+        """The answer's status and headers as they are, then `keep` of its body, then the connection drops."""
+        body = response.read()
+        sent = body[: int(len(body) * keep)]
+        self.send_response_only(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, self._rewrite(name, value))
+        if length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(sent), sent) if length is None and sent else sent)
+        self._drop()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature from http.server)
         _log.debug("fault proxy: " + format, *args)

@@ -88,10 +88,14 @@ class _RegistryErrors:
     def _fail(self, response: requests.Response, method: str, reference: str) -> NoReturn:
         raise self._error(response, method, reference)
 
-    def _error(self, response: requests.Response, method: str, reference: str) -> TargetError:
+    def _error(
+        self, response: requests.Response, method: str, reference: str, *, body: bytes | None = None
+    ) -> TargetError:
+        """The error a final answer means; `body` when the caller has already read (part of) it."""
         status = response.status_code
         media_type = _content_type(response)
-        body = _read_limited(response, _ERROR_BODY_LIMIT) if method != "HEAD" else b""
+        if body is None:
+            body = _error_body(response, method)
         response.close()
         codes, details = _registry_errors(body)
         url = _strip_query(response.url or "")
@@ -244,6 +248,11 @@ def _looks_like_registry(response: requests.Response, media_type: str) -> bool:
     if response.headers.get("Docker-Distribution-API-Version"):
         return True
     return media_type == "application/json" or media_type.endswith("+json") or not _read_limited(response, 1024)
+
+
+def _error_body(response: requests.Response, method: str) -> bytes:
+    """The start of an error body, for its codes and messages (nothing for HEAD); unreadable costs only details."""
+    return _read_limited(response, _ERROR_BODY_LIMIT) if method != "HEAD" else b""
 
 
 def _is_html(media_type: str) -> bool:

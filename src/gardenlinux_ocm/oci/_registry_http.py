@@ -1,4 +1,4 @@
-"""Transport for `RegistryTarget`: the TLS session, bounded reads, upload bodies and verified blob reads.
+"""Transport for `RegistryTarget`: the TLS session, strict and bounded reads, upload bodies, resumable blob reads.
 
 Nothing here keeps registry state: these are the requests-level pieces (and the parsing of a target base) that the
 registry modules share. See `registry.py` for the gardener-oci quirks they work around.
@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import http.client
 import io
 import ipaddress
 import json
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import requests
@@ -21,7 +20,7 @@ import requests.adapters
 import requests.auth
 import urllib3.exceptions
 
-from ..errors import DigestMismatch, RegistryError, UsageError
+from ..errors import DigestMismatch, UsageError
 from .model import REPOSITORY_RE, Descriptor, sha256_digest
 
 if TYPE_CHECKING:
@@ -114,15 +113,33 @@ class _UploadBody:
             yield chunk
 
 
-class _BlobReader(io.RawIOBase):
-    """A blob response body that checks size and digest as the bytes pass (raises `DigestMismatch` at the end)."""
+class _ShortBody(Exception):
+    """A response body ended before its Content-Length (or the blob's size): a cut connection, worth retrying."""
 
-    def __init__(self, response: requests.Response, descriptor: Descriptor, reference: str, netloc: str) -> None:
+
+class _BlobReader(io.RawIOBase):
+    """A blob response body that checks size and digest as the bytes pass (raises `DigestMismatch` at the end).
+
+    A dropped connection or a body cut short is resumed where it stopped: `reopen(offset)` asks for the rest (a
+    ranged GET), and each read runs through `retrying`, the target's retry loop. Bytes already hashed are never
+    hashed twice, so a resumed blob still has to match its digest as a whole.
+    """
+
+    def __init__(
+        self,
+        response: requests.Response,
+        descriptor: Descriptor,
+        reference: str,
+        *,
+        reopen: Callable[[int], requests.Response],
+        retrying: Callable[[Callable[[], bytes]], bytes],
+    ) -> None:
         super().__init__()
-        self._response = response
+        self._response: requests.Response | None = response
         self._descriptor = descriptor
         self._reference = reference
-        self._netloc = netloc
+        self._reopen = reopen
+        self._retrying = retrying
         self._hash = hashlib.sha256()
         self._count = 0
         self._eof = False
@@ -134,16 +151,8 @@ class _BlobReader(io.RawIOBase):
         if self._eof:
             return 0
         view = memoryview(buffer).cast("B")
-        try:
-            data = self._response.raw.read(min(len(view), _CHUNK), decode_content=True)
-        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as e:
-            raise RegistryError(
-                f"connection to {self._netloc} dropped while reading {self._reference} "
-                f"after {self._count} bytes ({type(e).__name__})",
-                method="GET",
-                reference=self._reference,
-                hint="try again; the copy resumes with the blobs that are missing",
-            ) from e
+        want = min(len(view), _CHUNK)
+        data = self._retrying(lambda: self._read(want))
         if not data:
             self._eof = True
             _check_digest(self._count, "sha256:" + self._hash.hexdigest(), self._descriptor, self._reference)
@@ -151,15 +160,36 @@ class _BlobReader(io.RawIOBase):
         self._count += len(data)
         if self._count > self._descriptor.size:
             raise DigestMismatch(
-                f"registry {self._netloc} served more than {self._descriptor.size} bytes for {self._reference}",
+                f"{self._reference}: the registry served more than the {self._descriptor.size} bytes of its descriptor",
                 reference=self._reference,
             )
         self._hash.update(data)
         view[: len(data)] = data
         return len(data)
 
+    def _read(self, amount: int) -> bytes:
+        """One read of the body, re-opened at the current offset after a failure (one attempt of `retrying`)."""
+        if self._response is None:
+            self._response = self._reopen(self._count)
+        try:
+            data: bytes = self._response.raw.read(amount, decode_content=True)
+        except BaseException:
+            self._drop()
+            raise
+        if not data and self._count < self._descriptor.size:
+            self._drop()
+            raise _ShortBody(
+                f"the body of {self._reference} ended after {self._count} of {self._descriptor.size} bytes"
+            )
+        return data
+
+    def _drop(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
     def close(self) -> None:
-        self._response.close()
+        self._drop()
         super().close()
 
 
@@ -228,6 +258,25 @@ def _read_limited(response: requests.Response, limit: int) -> bytes:
                 break
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
         pass  # an unreadable error body only costs us its details
+    return b"".join(chunks)[:limit]
+
+
+def _read_body(response: requests.Response, limit: int, reference: str) -> bytes:
+    """The whole body (up to `limit` bytes), or `_ShortBody` when it ends before its Content-Length.
+
+    Transport errors propagate (the retry loop treats them as transient); unlike `_read_limited`, which is for error
+    bodies, nothing is swallowed.
+    """
+    chunks, total = [], 0
+    for chunk in response.iter_content(min(limit, _CHUNK)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total >= limit:
+            break
+    length = response.headers.get("Content-Length", "")
+    identity = response.headers.get("Content-Encoding", "identity").lower() in ("", "identity")
+    if identity and length.isdigit() and total < min(int(length), limit):
+        raise _ShortBody(f"the body of {reference} ended after {total} of {length} bytes")
     return b"".join(chunks)[:limit]
 
 

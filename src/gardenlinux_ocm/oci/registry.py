@@ -2,11 +2,13 @@
 
 A target is a base `HOST[:PORT][/PREFIX]`; repository `gardenlinux` lives at `HOST/PREFIX/gardenlinux`. Every quirk
 of gardener-oci 1.2863.0 (pinned exactly in pyproject.toml) is contained in this module and its internal
-helpers `_registry_http`, `_registry_errors`, `_registry_retry` and `_registry_auth`:
+helpers `_registry_http`, `_registry_errors`, `_registry_retry`, `_registry_auth` and `_registry_push`:
 
 - Its built-in retry re-sends a consumed file object (0 bytes under the full Content-Length, then hangs until the
   read timeout), retries TLS errors for minutes and has no total time bound. The client runs with `max_retries=0`;
-  `_retrying` retries whole operations and seeks the caller's stream back to 0 before every upload attempt.
+  `_retrying` retries whole operations within a time budget (`RetryPolicy`) and seeks the caller's stream back to 0
+  before every upload attempt. Bodies are read inside the attempt with a length check, so a cut manifest or blob
+  read is retried (a blob is resumed with a ranged GET) instead of surfacing as short content.
 - Its auth step pings `https://HOST/v2/` whatever the routes say, passes an explicit `verify=True` (ignoring a CA
   file), asks the token service for one scope per token (so no cross-repository mount scope) and rejects tokens that
   live 30 s or less. We probe `/v2/` ourselves over the right scheme, pre-seed its auth method as BASIC so that it
@@ -28,6 +30,7 @@ secrets, and transport errors are described by their kind, not by formatting the
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import logging
@@ -41,8 +44,8 @@ import oci.client
 import requests
 
 from ..errors import DigestMismatch, NotFound, RegistryError, TargetError, UsageError
-from ._registry_auth import _Mode, _RegistryAuth
-from ._registry_errors import _TRANSPORT_ERRORS, _is_html, _Secrets
+from ._registry_auth import _Mode
+from ._registry_errors import _is_html, _Secrets
 from ._registry_http import (
     _CHUNK,
     Timeouts,
@@ -51,17 +54,14 @@ from ._registry_http import (
     _content_type,
     _is_loopback,
     _json_media_type,
-    _LocalReadError,
     _next_page,
     _parse_base,
-    _read_limited,
-    _read_up_to,
-    _rewind,
-    _SizeMismatch,
+    _read_body,
+    _ShortBody,
     _TlsSession,
-    _UploadBody,
 )
-from ._registry_retry import RetryPolicy, _Retry
+from ._registry_push import _MAX_MANIFEST_BYTES, _RegistryPush
+from ._registry_retry import RetryPolicy, _RetryBudget
 from .model import DIGEST_RE, TAG_RE, Descriptor, MediaType, is_manifest, sha256_digest
 
 __all__ = ["MANIFEST_ACCEPT", "RegistryTarget", "RetryPolicy", "Timeouts"]
@@ -71,11 +71,10 @@ _log = logging.getLogger(__name__)
 MANIFEST_ACCEPT = ", ".join(
     [MediaType.OCI_MANIFEST, MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST, MediaType.DOCKER_MANIFEST_LIST]
 )
-_MAX_MANIFEST_BYTES = 4 << 20  # distribution's limit
 _PAGE = 1000
 
 
-class RegistryTarget(_RegistryAuth):
+class RegistryTarget(_RegistryPush):
     """A writable base `HOST[:PORT][/PREFIX]` on an OCI registry; implements `Target` and `Mounter`.
 
     `push` reads blobs as a stream with bounded memory and needs a seekable stream to retry an upload (it seeks to 0
@@ -110,6 +109,9 @@ class RegistryTarget(_RegistryAuth):
         self._loopback = loopback
         self._api = f"{'http' if plain_http else 'https'}://{netloc}/v2/"
         self._retry_policy = retry
+        self._retry_budget = _RetryBudget(retry.total)
+        self._manifest_cache: collections.OrderedDict[tuple[str, str], tuple[bytes, str]] = collections.OrderedDict()
+        self._cache_lock = threading.Lock()
         self._timeout = (timeout.connect, timeout.read)
         self._credentials_source = credentials
         self._creds: tuple[str, str] | None = None
@@ -176,12 +178,16 @@ class RegistryTarget(_RegistryAuth):
             yield io.BytesIO(data)
             return
         url = self._url(repository, "blobs", descriptor.digest)
-        response = self._request(
-            "GET", url, repository=repository, reference=ref, headers={"Accept-Encoding": "identity"}, stream=True
-        )
-        if response.status_code != 200:
-            self._fail(response, "GET", ref)
-        reader = io.BufferedReader(_BlobReader(response, descriptor, ref, self._netloc), buffer_size=_CHUNK)
+
+        def reopen(offset: int) -> requests.Response:
+            return self._open_blob(repository, descriptor, ref, url, offset)
+
+        def retrying(attempt: Callable[[], bytes]) -> bytes:
+            return self._retrying("GET", ref, url, attempt)
+
+        response = self._retrying("GET", ref, url, lambda: reopen(0))
+        blob = _BlobReader(response, descriptor, ref, reopen=reopen, retrying=retrying)
+        reader = io.BufferedReader(blob, buffer_size=_CHUNK)
         try:
             yield reader
         finally:
@@ -235,16 +241,21 @@ class RegistryTarget(_RegistryAuth):
         return sorted(tags)
 
     def repositories(self) -> list[str]:
+        self._ensure_probed()  # the scheme is known only then: auto mode may switch a loopback registry to HTTPS
+        catalog = f"{self._netloc}/_catalog"
         url: str | None = f"{self._api}_catalog?n={_PAGE}"
         names: set[str] = set()
         while url is not None:
-            response = self._request("GET", url, scopes=("registry:catalog:*",), reference=f"{self._netloc}/_catalog")
+            response = self._request("GET", url, scopes=("registry:catalog:*",), reference=catalog)
+            if response.status_code == 401 and self._rejects_credentials():
+                self._fail(response, "GET", catalog)
             if response.status_code in (401, 403, 404, 405, 501):
                 _log.debug("%s does not list its repositories (%s)", self._netloc, response.status_code)
+                response.close()
                 return []
             if response.status_code != 200:
-                self._fail(response, "GET", f"{self._netloc}/_catalog")
-            page = self._json(response, "GET", url, f"{self._netloc}/_catalog").get("repositories") or []
+                self._fail(response, "GET", catalog)
+            page = self._json(response, "GET", url, catalog).get("repositories") or []
             names.update(str(name) for name in page)
             url = _next_page(response, url)
         if not self._prefix:
@@ -269,8 +280,9 @@ class RegistryTarget(_RegistryAuth):
                 _log.debug("%s already points at %s", self._ref(repository, tag), descriptor.digest)
                 return
         by_digest = self._ref(repository, descriptor.digest)
+        cached = self._cached_manifest(repository, descriptor.digest)
         try:
-            data, content_type = self._manifest_bytes(repository, descriptor.digest)
+            data, content_type = cached or self._manifest_bytes(repository, descriptor.digest)
         except NotFound as e:
             raise NotFound(f"cannot tag {tag}: {by_digest} is not stored", reference=by_digest) from e
         _check_content(data, descriptor, by_digest, self._netloc)
@@ -310,104 +322,80 @@ class RegistryTarget(_RegistryAuth):
         _log.debug("mount of %s from %s not available (%s)", ref, source, response.status_code)
         return False
 
-    # -- pushing ---------------------------------------------------------------------------------------------------
-
-    def _push_manifest(self, repository: str, descriptor: Descriptor, content: BinaryIO) -> None:
-        ref = self._ref(repository, descriptor.digest)
-        if descriptor.size > _MAX_MANIFEST_BYTES:
-            raise TargetError(f"manifest {ref} is {descriptor.size} bytes; registries accept at most 4 MiB")
-        _rewind(content)
-        data = _read_up_to(content, descriptor.size + 1)
-        _check_content(data, descriptor, ref, "the source")
-        media_type = _json_media_type(data) or descriptor.media_type
-        self._put_manifest(repository, descriptor.digest, descriptor, data, media_type)
-
-    def _put_manifest(
-        self, repository: str, reference: str, descriptor: Descriptor, data: bytes, media_type: str
-    ) -> None:
-        ref = self._ref(repository, reference)
-        response = self._request(
-            "PUT",
-            self._url(repository, "manifests", reference),
-            repository=repository,
-            push=True,
-            reference=ref,
-            headers={"Content-Type": media_type},
-            data=data,
-        )
-        if not 200 <= response.status_code < 300:
-            self._fail(response, "PUT", ref)
-        self._check_stored_digest(response, descriptor, ref)
-
-    def _push_blob(self, repository: str, descriptor: Descriptor, content: BinaryIO) -> None:
-        ref = self._ref(repository, descriptor.digest)
-        if self.exists(repository, descriptor):
-            _log.debug("%s exists, not uploading", ref)
-            return
-        uploads = self._url(repository, "blobs", "uploads", "")
-        seekable = content.seekable()
-        consumed = False
-
-        def attempt() -> requests.Response:
-            nonlocal consumed
-            if seekable:
-                content.seek(0)
-            elif consumed:
-                raise TargetError(
-                    f"cannot retry the upload of {ref}: the content stream is not seekable", reference=ref
-                )
-            started = self._checked(
-                self._send("POST", uploads, repository=repository, push=True, headers={"Content-Length": "0"})
-            )
-            if started.status_code != 202 or not started.headers.get("Location"):
-                self._fail(started, "POST", ref)
-            location = urllib.parse.urljoin(started.url, started.headers["Location"])
-            started.close()
-            separator = "&" if urllib.parse.urlsplit(location).query else "?"
-            url = location + separator + urllib.parse.urlencode({"digest": descriptor.digest})
-            body: _UploadBody | bytes = _UploadBody(content, descriptor.size) if descriptor.size else b""
-            consumed = True
-            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(descriptor.size)}
-            return self._checked(self._send("PUT", url, repository=repository, push=True, headers=headers, data=body))
-
-        try:
-            response = self._retrying("PUT", ref, uploads, attempt)
-        except _SizeMismatch as e:
-            raise DigestMismatch(f"{ref}: {e}", reference=ref) from None
-        except _LocalReadError as e:
-            raise TargetError(f"cannot read the content of {ref}: {e}", reference=ref) from e.__cause__
-        if response.status_code != 201:
-            self._fail(response, "PUT", ref)
-        self._check_stored_digest(response, descriptor, ref)
-        _log.debug("uploaded %s (%d bytes)", ref, descriptor.size)
-
-    def _cancel_upload(self, response: requests.Response, repository: str) -> None:
-        location = response.headers.get("Location")
-        response.close()
-        if not location:
-            return
-        url = urllib.parse.urljoin(response.url, location)
-        try:
-            self._send("DELETE", url, repository=repository, push=True).close()
-        except (RegistryError, _Retry, *_TRANSPORT_ERRORS) as e:
-            _log.debug("could not cancel an upload session on %s: %s", self._netloc, type(e).__name__)
-
     # -- reading helpers -------------------------------------------------------------------------------------------
 
     def _manifest_bytes(self, repository: str, reference: str) -> tuple[bytes, str]:
-        """GET a manifest (by tag or digest) with every manifest type in Accept: its raw bytes and Content-Type."""
+        """GET a manifest (by tag or digest) with every manifest type in Accept: its raw bytes and Content-Type.
+
+        The body is read inside the attempt and checked against its Content-Length: a cut read is retried.
+        """
         ref = self._ref(repository, reference)
         url = self._url(repository, "manifests", reference)
-        response = self._request(
-            "GET", url, repository=repository, reference=ref, headers={"Accept": MANIFEST_ACCEPT}, stream=True
-        )
-        with response:
-            if response.status_code != 200:
-                self._fail(response, "GET", ref)
-            media_type = _content_type(response)
-            if _is_html(media_type):
-                raise self._not_a_registry(media_type, "GET", url, ref)
-            data = _read_limited(response, _MAX_MANIFEST_BYTES + 1)
+
+        def attempt() -> tuple[bytes, str]:
+            response = self._checked(
+                self._send("GET", url, repository=repository, headers={"Accept": MANIFEST_ACCEPT}, stream=True)
+            )
+            with response:
+                if response.status_code != 200:
+                    raise self._error(response, "GET", ref)
+                media_type = _content_type(response)
+                if _is_html(media_type):
+                    raise self._not_a_registry(media_type, "GET", url, ref)
+                return _read_body(response, _MAX_MANIFEST_BYTES + 1, ref), media_type
+
+        data, media_type = self._retrying("GET", ref, url, attempt)
         if len(data) > _MAX_MANIFEST_BYTES:
             raise RegistryError(f"registry {self._netloc} served more than 4 MiB for manifest {ref}", reference=ref)
+        if DIGEST_RE.match(reference) and sha256_digest(data) == reference:
+            self._remember_manifest(repository, reference, data, media_type)
         return data, media_type
+
+    def _open_blob(
+        self, repository: str, descriptor: Descriptor, ref: str, url: str, offset: int, *, ranged: bool = True
+    ) -> requests.Response:
+        """GET a blob from `offset` (a ranged GET resumes a cut read; a 200 is skipped forward). One attempt."""
+        headers = {"Accept-Encoding": "identity"}
+        if offset and ranged:
+            headers["Range"] = f"bytes={offset}-"
+        response = self._checked(self._send("GET", url, repository=repository, headers=headers, stream=True))
+        status = response.status_code
+        if status == 206 and offset and ranged:
+            if _range_start(response) == offset:
+                return response
+            response.close()  # not the range we asked for: take the whole blob and skip
+            return self._open_blob(repository, descriptor, ref, url, offset, ranged=False)
+        if status != 200:
+            raise self._error(response, "GET", ref)
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) != descriptor.size:
+            response.close()
+            raise DigestMismatch(
+                f"{ref}: {self._netloc} has {length} bytes, the descriptor says {descriptor.size}", reference=ref
+            )
+        skipped = 0
+        try:
+            while skipped < offset and (data := response.raw.read(min(offset - skipped, _CHUNK), decode_content=True)):
+                skipped += len(data)
+        except BaseException:
+            response.close()
+            raise
+        if skipped < offset:
+            response.close()
+            raise _ShortBody(f"the body of {ref} ended after {skipped} of {descriptor.size} bytes")
+        return response
+
+    def _rejects_credentials(self) -> bool:
+        """Whether the registry rejects our basic credentials as such (GET /v2/ with them is 401 too)."""
+        if self._mode is not _Mode.BASIC or self._creds is None:
+            return False
+        response = self._request("GET", self._api, reference=self._netloc)
+        response.close()
+        return response.status_code == 401
+
+
+def _range_start(response: requests.Response) -> int | None:
+    """The first byte of a 206 answer's `Content-Range: bytes START-END/TOTAL`, None when it is not that."""
+    unit, _, spec = response.headers.get("Content-Range", "").strip().partition(" ")
+    start = spec.partition("-")[0]
+    return int(start) if unit.lower() == "bytes" and start.isdigit() else None
