@@ -27,16 +27,9 @@ from gardenlinux_ocm.ocm.signing import (
     signature_entry,
     verify_digest,
 )
+from support.release import DATA
 
-FIXTURE = (
-    Path(__file__).resolve().parents[3]
-    / ".."
-    / "shared"
-    / "reference"
-    / "ocm"
-    / "signing"
-    / "ocm-go-compat-rsa-pkcs1v15"
-)
+FIXTURE = DATA / "ocm" / "signing" / "ocm-go-compat-rsa-pkcs1v15"
 DIGEST = "b06e4c1a68274b876661f9fbf1f100526d289745f6ee847bfef702007b5b14cf"
 
 
