@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from gardenlinux_ocm.artefacts.archive import ArchiveError, read_container_archive
 from gardenlinux_ocm.artefacts.samples import container_image_members, deterministic_tar
-from gardenlinux_ocm.cli import app
 from gardenlinux_ocm.spec import load_release
-from support.release import COMPONENTS, VERSION, publish_args
+from support.release import COMPONENTS, VERSION, refused_publish
 
 AMD = "container-amd64-1473.0-2b1b3a1d.oci"
 ARM = "container-arm64-1473.0-2b1b3a1d.oci"
@@ -99,31 +97,17 @@ def _write(artefacts: Path, members: Members, name: str = AMD) -> Path:
     return path
 
 
-def _refused(artefacts: Path, tmp_path: Path, *expected: str) -> str:
-    """Publish must exit 2 without a traceback, name every expected text and leave the target untouched."""
-    out = tmp_path / "out"
-    result = CliRunner().invoke(app, publish_args(artefacts, f"oci-layout:{out}"))
-    assert result.exit_code == 2, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))
-    text = " ".join(result.output.split())  # the CLI may wrap long lines
-    for e in expected:
-        assert " ".join(e.split()) in text, text
-    return text
-
-
 # -- the tar itself
 
 
 def test_not_a_tar(artefacts: Path, tmp_path: Path) -> None:
     (artefacts / AMD).write_bytes(b"this is not a tar archive at all" * 40)
-    _refused(artefacts, tmp_path, f"{AMD}: is not an uncompressed OCI archive (a tar)")
+    refused_publish(artefacts, tmp_path, f"{AMD}: is not an uncompressed OCI archive (a tar)")
 
 
 def test_compressed_archive(artefacts: Path, tmp_path: Path) -> None:
     (artefacts / AMD).write_bytes(gzip.compress(deterministic_tar(_members()), mtime=0))
-    _refused(artefacts, tmp_path, f"{AMD}: is gzip-compressed; an OCI archive is an uncompressed tar")
+    refused_publish(artefacts, tmp_path, f"{AMD}: is gzip-compressed; an OCI archive is an uncompressed tar")
 
 
 def _layer_member(data: bytes) -> tarfile.TarInfo:
@@ -135,7 +119,7 @@ def test_truncated_inside_a_member(artefacts: Path, tmp_path: Path) -> None:
     data = deterministic_tar(_members())
     layer = _layer_member(data)
     (artefacts / AMD).write_bytes(data[: layer.offset_data + layer.size // 2])
-    _refused(artefacts, tmp_path, f"{AMD}: is truncated")
+    refused_publish(artefacts, tmp_path, f"{AMD}: is truncated")
 
 
 def test_truncated_between_members(artefacts: Path, tmp_path: Path) -> None:
@@ -143,7 +127,9 @@ def test_truncated_between_members(artefacts: Path, tmp_path: Path) -> None:
     layer = _layer_member(data)
     (artefacts / AMD).write_bytes(data[: layer.offset])  # the layer's header and data are gone
     name = _layer_name(_members())
-    _refused(artefacts, tmp_path, f"{AMD}: layer sha256:{name[13:]} is referenced, but the archive has no {name}")
+    refused_publish(
+        artefacts, tmp_path, f"{AMD}: layer sha256:{name[13:]} is referenced, but the archive has no {name}"
+    )
 
 
 def test_corrupt_header_size_is_not_read_into_memory(artefacts: Path, tmp_path: Path) -> None:
@@ -153,20 +139,20 @@ def test_corrupt_header_size_is_not_read_into_memory(artefacts: Path, tmp_path: 
     data[148:156] = b" " * 8
     data[148:156] = b"%06o\0 " % sum(data[:512])
     (artefacts / AMD).write_bytes(data)
-    _refused(artefacts, tmp_path, f"{AMD}: is not an uncompressed OCI archive (a tar): a tar header claims")
+    refused_publish(artefacts, tmp_path, f"{AMD}: is not an uncompressed OCI archive (a tar): a tar header claims")
 
 
 @pytest.mark.parametrize("member", ["../escaped", "/etc/escaped", "blobs/sha256/../../../escaped"])
 def test_member_escaping_the_archive(artefacts: Path, tmp_path: Path, member: str) -> None:
     _write(artefacts, [*_members(), (member, b"x")])
-    _refused(artefacts, tmp_path, f"{AMD}: member '{member}' escapes the archive")
+    refused_publish(artefacts, tmp_path, f"{AMD}: member '{member}' escapes the archive")
 
 
 def test_duplicate_member(artefacts: Path, tmp_path: Path) -> None:
     members = _members()
     layer = _layer_name(members)
     _write(artefacts, [*members, (layer, b"a different layer")])
-    _refused(artefacts, tmp_path, f"{AMD}: member {layer} appears more than once")
+    refused_publish(artefacts, tmp_path, f"{AMD}: member {layer} appears more than once")
 
 
 def test_symlink_member(artefacts: Path, tmp_path: Path) -> None:
@@ -178,7 +164,7 @@ def test_symlink_member(artefacts: Path, tmp_path: Path) -> None:
         info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
         tar.addfile(info)
     (artefacts / AMD).write_bytes(buf.getvalue())
-    _refused(artefacts, tmp_path, f"{AMD}: member {layer} is a symbolic link (to /etc/passwd)")
+    refused_publish(artefacts, tmp_path, f"{AMD}: member {layer} is a symbolic link (to /etc/passwd)")
 
 
 def test_members_outside_the_layout_are_ignored(artefacts: Path) -> None:
@@ -197,7 +183,7 @@ def test_members_outside_the_layout_are_ignored(artefacts: Path) -> None:
 
 def test_badly_named_blob(artefacts: Path, tmp_path: Path) -> None:
     _write(artefacts, [*_members(), ("blobs/sha256/NOT-HEX", b"x"), ("blobs/sha512/" + "a" * 128, b"y")])
-    text = _refused(artefacts, tmp_path, f"{AMD}: member blobs/sha256/NOT-HEX is not named blobs/sha256/<64 hex")
+    text = refused_publish(artefacts, tmp_path, f"{AMD}: member blobs/sha256/NOT-HEX is not named blobs/sha256/<64 hex")
     assert "blobs/sha512/" in text
 
 
@@ -210,14 +196,14 @@ def test_tampered_layer(artefacts: Path, tmp_path: Path) -> None:
     data = bytearray(_get(members, layer))
     data[len(data) // 2] ^= 0xFF  # same size, different bytes
     _write(artefacts, _set(members, layer, bytes(data)))
-    _refused(artefacts, tmp_path, f"{AMD}: layer sha256:{layer[13:]}: its content hashes to", "tampered")
+    refused_publish(artefacts, tmp_path, f"{AMD}: layer sha256:{layer[13:]}: its content hashes to", "tampered")
 
 
 def test_tampered_config(artefacts: Path, tmp_path: Path) -> None:
     members = _members()
     config = _blob(_manifest(members)["config"]["digest"])
     _write(artefacts, _set(members, config, _get(members, config).replace(b"amd64", b"arm64")))
-    _refused(artefacts, tmp_path, f"{AMD}: config sha256:{config[13:]}: its content hashes to")
+    refused_publish(artefacts, tmp_path, f"{AMD}: config sha256:{config[13:]}: its content hashes to")
 
 
 def test_tampered_manifest(artefacts: Path, tmp_path: Path) -> None:
@@ -226,33 +212,39 @@ def test_tampered_manifest(artefacts: Path, tmp_path: Path) -> None:
     tampered = _get(members, manifest).replace(b'"schemaVersion":2', b'"schemaVersion":3')
     assert len(tampered) == len(_get(members, manifest)) and tampered != _get(members, manifest)
     _write(artefacts, _set(members, manifest, tampered))
-    _refused(artefacts, tmp_path, f"{AMD}: manifest sha256:{manifest[13:]}: its content hashes to {_digest(tampered)}")
+    refused_publish(
+        artefacts, tmp_path, f"{AMD}: manifest sha256:{manifest[13:]}: its content hashes to {_digest(tampered)}"
+    )
 
 
 def test_tampered_blob_nothing_references(artefacts: Path, tmp_path: Path) -> None:
     stray = _blob(_digest(b"original"))
     _write(artefacts, [*_members(), (stray, b"tampered")])
-    _refused(artefacts, tmp_path, f"{AMD}: blob sha256:{stray[13:]}: its content hashes to {_digest(b'tampered')}")
+    refused_publish(
+        artefacts, tmp_path, f"{AMD}: blob sha256:{stray[13:]}: its content hashes to {_digest(b'tampered')}"
+    )
 
 
 def test_blob_absent(artefacts: Path, tmp_path: Path) -> None:
     members = _members()
     layer = _layer_name(members)
     _write(artefacts, _drop(members, layer))
-    _refused(artefacts, tmp_path, f"{AMD}: layer sha256:{layer[13:]} is referenced, but the archive has no {layer}")
+    refused_publish(
+        artefacts, tmp_path, f"{AMD}: layer sha256:{layer[13:]} is referenced, but the archive has no {layer}"
+    )
 
 
 def test_blob_size_differs_from_descriptor(artefacts: Path, tmp_path: Path) -> None:
     members = _edit_manifest(_members(), lambda m: m["layers"][0].update(size=m["layers"][0]["size"] + 1))
     _write(artefacts, members)
-    _refused(artefacts, tmp_path, f"{AMD}: layer sha256:", "its descriptor says")
+    refused_publish(artefacts, tmp_path, f"{AMD}: layer sha256:", "its descriptor says")
 
 
 def test_every_broken_archive_reported_at_once(artefacts: Path, tmp_path: Path) -> None:
     for name, arch in ((AMD, "amd64"), (ARM, "arm64")):
         members = _members(arch)
         _write(artefacts, _set(members, _layer_name(members), b"x" * len(_get(members, _layer_name(members)))), name)
-    _refused(artefacts, tmp_path, "2 problem(s)", f"{AMD}: layer", f"{ARM}: layer")
+    refused_publish(artefacts, tmp_path, "2 problem(s)", f"{AMD}: layer", f"{ARM}: layer")
 
 
 # -- the JSON: oci-layout, index.json, manifests, config
@@ -260,22 +252,22 @@ def test_every_broken_archive_reported_at_once(artefacts: Path, tmp_path: Path) 
 
 def test_index_json_missing(artefacts: Path, tmp_path: Path) -> None:
     _write(artefacts, _drop(_members(), "index.json"))
-    _refused(artefacts, tmp_path, f"{AMD}: has no index.json, so it is not an OCI image layout")
+    refused_publish(artefacts, tmp_path, f"{AMD}: has no index.json, so it is not an OCI image layout")
 
 
 def test_oci_layout_missing(artefacts: Path, tmp_path: Path) -> None:
     _write(artefacts, _drop(_members(), "oci-layout"))
-    _refused(artefacts, tmp_path, f"{AMD}: has no oci-layout")
+    refused_publish(artefacts, tmp_path, f"{AMD}: has no oci-layout")
 
 
 def test_index_json_not_json(artefacts: Path, tmp_path: Path) -> None:
     _write(artefacts, _set(_members(), "index.json", b'{"schemaVersion": 2, "manifests": ['))
-    _refused(artefacts, tmp_path, f"{AMD}: index.json is not valid JSON")
+    refused_publish(artefacts, tmp_path, f"{AMD}: index.json is not valid JSON")
 
 
 def test_index_json_without_manifests(artefacts: Path, tmp_path: Path) -> None:
     _write(artefacts, _set(_members(), "index.json", b'{"schemaVersion": 2}'))
-    _refused(artefacts, tmp_path, f"{AMD}: index.json has no 'manifests' list")
+    refused_publish(artefacts, tmp_path, f"{AMD}: index.json has no 'manifests' list")
 
 
 @pytest.mark.parametrize("digest", ["sha256:abc", "sha256:" + "A" * 64, "md5:" + "a" * 32, None])
@@ -284,12 +276,12 @@ def test_malformed_digest_in_index(artefacts: Path, tmp_path: Path, digest: str 
     index = _index(members)
     index["manifests"][0]["digest"] = digest
     _write(artefacts, _set(members, "index.json", json.dumps(index).encode()))
-    _refused(artefacts, tmp_path, f"{AMD}: index.json manifests[0]: descriptor has no valid sha256 digest")
+    refused_publish(artefacts, tmp_path, f"{AMD}: index.json manifests[0]: descriptor has no valid sha256 digest")
 
 
 def test_malformed_digest_of_a_layer(artefacts: Path, tmp_path: Path) -> None:
     _write(artefacts, _edit_manifest(_members(), lambda m: m["layers"][0].update(digest="sha256:0123")))
-    _refused(artefacts, tmp_path, "layers[0]: descriptor has no valid sha256 digest: 'sha256:0123'")
+    refused_publish(artefacts, tmp_path, "layers[0]: descriptor has no valid sha256 digest: 'sha256:0123'")
 
 
 @pytest.mark.parametrize(
@@ -303,30 +295,30 @@ def test_malformed_digest_of_a_layer(artefacts: Path, tmp_path: Path) -> None:
 )
 def test_manifest_not_json(artefacts: Path, tmp_path: Path, manifest: bytes, expected: str) -> None:
     _write(artefacts, _with_manifest(_members(), manifest))
-    _refused(artefacts, tmp_path, f"{AMD}: manifest {_digest(manifest)} {expected}")
+    refused_publish(artefacts, tmp_path, f"{AMD}: manifest {_digest(manifest)} {expected}")
 
 
 def test_manifest_without_config(artefacts: Path, tmp_path: Path) -> None:
     members = _edit_manifest(_members(), lambda m: m.pop("config"))
     _write(artefacts, members)
-    _refused(artefacts, tmp_path, f"{AMD}: manifest sha256:", "has no config")
+    refused_publish(artefacts, tmp_path, f"{AMD}: manifest sha256:", "has no config")
 
 
 def test_manifest_without_layers(artefacts: Path, tmp_path: Path) -> None:
     _write(artefacts, _edit_manifest(_members(), lambda m: m.pop("layers")))
-    _refused(artefacts, tmp_path, f"{AMD}: manifest sha256:", "has no 'layers' list")
+    refused_publish(artefacts, tmp_path, f"{AMD}: manifest sha256:", "has no 'layers' list")
 
 
 def test_manifest_schema_version(artefacts: Path, tmp_path: Path) -> None:
     _write(artefacts, _edit_manifest(_members(), lambda m: m.update(schemaVersion=1)))
-    _refused(artefacts, tmp_path, "schemaVersion is 1, not 2")
+    refused_publish(artefacts, tmp_path, "schemaVersion is 1, not 2")
 
 
 def test_manifest_media_type_differs_from_its_descriptor(artefacts: Path, tmp_path: Path) -> None:
     _write(
         artefacts, _edit_manifest(_members(), lambda m: m.update(mediaType="application/vnd.oci.image.index.v1+json"))
     )
-    _refused(artefacts, tmp_path, "mediaType is 'application/vnd.oci.image.index.v1+json', its descriptor says")
+    refused_publish(artefacts, tmp_path, "mediaType is 'application/vnd.oci.image.index.v1+json', its descriptor says")
 
 
 @pytest.mark.parametrize(("part", "expected"), [("config", "not an image config"), ("layer", "not an image layer")])
@@ -335,7 +327,7 @@ def test_wrong_media_type(artefacts: Path, tmp_path: Path, part: str, expected: 
         (m["config"] if part == "config" else m["layers"][0])["mediaType"] = "application/json"
 
     _write(artefacts, _edit_manifest(_members(), edit))
-    _refused(artefacts, tmp_path, f"has media type 'application/json', {expected}")
+    refused_publish(artefacts, tmp_path, f"has media type 'application/json', {expected}")
 
 
 def test_index_entry_not_a_manifest(artefacts: Path, tmp_path: Path) -> None:
@@ -343,19 +335,19 @@ def test_index_entry_not_a_manifest(artefacts: Path, tmp_path: Path) -> None:
     index = _index(members)
     index["manifests"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar"
     _write(artefacts, _set(members, "index.json", json.dumps(index).encode()))
-    _refused(artefacts, tmp_path, "index.json manifests[0] sha256:", "not an image manifest or index")
+    refused_publish(artefacts, tmp_path, "index.json manifests[0] sha256:", "not an image manifest or index")
 
 
 def test_config_not_json(artefacts: Path, tmp_path: Path) -> None:
     config = b"architecture: amd64\n"
     _write(artefacts, _with_config(_members(), config))
-    _refused(artefacts, tmp_path, f"{AMD}: config {_digest(config)} is not valid JSON")
+    refused_publish(artefacts, tmp_path, f"{AMD}: config {_digest(config)} is not valid JSON")
 
 
 def test_config_without_architecture_and_rootfs(artefacts: Path, tmp_path: Path) -> None:
     config = json.dumps({"os": "linux"}).encode()
     _write(artefacts, _with_config(_members(), config))
-    _refused(artefacts, tmp_path, f"{AMD}: config {_digest(config)} has no architecture", "has no rootfs")
+    refused_publish(artefacts, tmp_path, f"{AMD}: config {_digest(config)} has no architecture", "has no rootfs")
 
 
 def test_config_diff_ids_do_not_match_layers(artefacts: Path, tmp_path: Path) -> None:
@@ -363,7 +355,7 @@ def test_config_diff_ids_do_not_match_layers(artefacts: Path, tmp_path: Path) ->
     config = json.loads(_get(members, _blob(_manifest(members)["config"]["digest"])))
     config["rootfs"]["diff_ids"].append(config["rootfs"]["diff_ids"][0])
     _write(artefacts, _with_config(members, json.dumps(config).encode()))
-    _refused(artefacts, tmp_path, "lists 2 diff_ids for 1 layer(s)")
+    refused_publish(artefacts, tmp_path, "lists 2 diff_ids for 1 layer(s)")
 
 
 # -- the reader itself

@@ -13,30 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from gardenlinux_ocm.artefacts import _files
 from gardenlinux_ocm.artefacts.inventory import file_digest, scan
-from gardenlinux_ocm.cli import app
 from gardenlinux_ocm.spec import load_release
-from support.release import COMPONENTS, VERSION, publish_args
+from support.release import COMPONENTS, VERSION, publish_args, refused_publish
 
 BASE = "aws-gardener_prod-amd64-1473.0-2b1b3a1d"
 ROOTFS = f"{BASE}.tar"
-
-
-def _refused(artefacts: Path, tmp_path: Path, *expected: str) -> str:
-    """Publish must exit 2 without a traceback, name every expected text and leave the target untouched."""
-    out = tmp_path / "out"
-    result = CliRunner().invoke(app, publish_args(artefacts, f"oci-layout:{out}"))
-    assert result.exit_code == 2, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))
-    text = " ".join(result.output.split())
-    for e in expected:
-        assert " ".join(e.split()) in text, text
-    return text
 
 
 def _publish_in_subprocess(artefacts: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -64,7 +48,7 @@ def unix_socket(artefacts: Path) -> Iterator[Path]:
 
 
 def test_artefacts_is_a_file(samples: Path, tmp_path: Path) -> None:
-    _refused(samples / ROOTFS, tmp_path, f"artefact directory {samples / ROOTFS} is not a directory")
+    refused_publish(samples / ROOTFS, tmp_path, f"artefact directory {samples / ROOTFS} is not a directory")
 
 
 def test_unreadable_subdirectory(artefacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,7 +62,7 @@ def test_unreadable_subdirectory(artefacts: Path, tmp_path: Path, monkeypatch: p
         return real(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    _refused(artefacts, tmp_path, "locked/: cannot read the directory: Permission denied")
+    refused_publish(artefacts, tmp_path, "locked/: cannot read the directory: Permission denied")
 
 
 def test_unreadable_file(artefacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,7 +74,7 @@ def test_unreadable_file(artefacts: Path, tmp_path: Path, monkeypatch: pytest.Mo
         return real(path, flags, *args)
 
     monkeypatch.setattr(_files.os, "open", open_)
-    _refused(artefacts, tmp_path, f"{ROOTFS}: cannot be read: Permission denied")
+    refused_publish(artefacts, tmp_path, f"{ROOTFS}: cannot be read: Permission denied")
 
 
 # -- files that are empty
@@ -110,7 +94,7 @@ def test_unreadable_file(artefacts: Path, tmp_path: Path, monkeypatch: pytest.Mo
 )
 def test_zero_byte_file(artefacts: Path, tmp_path: Path, name: str) -> None:
     (artefacts / name).write_bytes(b"")
-    _refused(artefacts, tmp_path, f"{name}: is empty (0 bytes)")
+    refused_publish(artefacts, tmp_path, f"{name}: is empty (0 bytes)")
 
 
 def test_zero_byte_optional_file_is_accepted(artefacts: Path) -> None:
@@ -150,11 +134,11 @@ def test_character_device(artefacts: Path, tmp_path: Path) -> None:
         os.mknod(artefacts / f"{BASE}.cmdline", 0o600 | 0o020000, os.makedev(1, 3))  # S_IFCHR, like /dev/null
     except PermissionError:
         pytest.skip("creating a device node needs CAP_MKNOD")
-    _refused(artefacts, tmp_path, f"{BASE}.cmdline: is a character device, not a regular file")
+    refused_publish(artefacts, tmp_path, f"{BASE}.cmdline: is a character device, not a regular file")
 
 
 def test_socket(artefacts: Path, tmp_path: Path, unix_socket: Path) -> None:
-    _refused(artefacts, tmp_path, f"{unix_socket.name}: is a socket, not a regular file")
+    refused_publish(artefacts, tmp_path, f"{unix_socket.name}: is a socket, not a regular file")
 
 
 # -- symbolic links
@@ -164,37 +148,41 @@ def test_symlink_outside_the_directory(artefacts: Path, tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere.tar"
     shutil.move(artefacts / ROOTFS, outside)
     (artefacts / ROOTFS).symlink_to(outside)
-    _refused(artefacts, tmp_path, f"{ROOTFS}: is a symbolic link to {outside}, outside the artefact directory")
+    refused_publish(artefacts, tmp_path, f"{ROOTFS}: is a symbolic link to {outside}, outside the artefact directory")
 
 
 def test_relative_symlink_climbing_out(artefacts: Path, tmp_path: Path) -> None:
     (artefacts / "sub").mkdir()
     shutil.move(artefacts / ROOTFS, tmp_path / ROOTFS)
     (artefacts / "sub" / ROOTFS).symlink_to(Path("..") / ".." / ROOTFS)
-    _refused(artefacts, tmp_path, f"sub/{ROOTFS}: is a symbolic link to ../../{ROOTFS}, outside the artefact")
+    refused_publish(artefacts, tmp_path, f"sub/{ROOTFS}: is a symbolic link to ../../{ROOTFS}, outside the artefact")
 
 
 def test_symlink_to_device_outside(artefacts: Path, tmp_path: Path) -> None:
     (artefacts / f"{BASE}.cmdline").unlink()
     (artefacts / f"{BASE}.cmdline").symlink_to("/dev/zero")  # endless: reading it would never finish
-    _refused(artefacts, tmp_path, f"{BASE}.cmdline: is a symbolic link to /dev/zero, outside the artefact directory")
+    refused_publish(
+        artefacts, tmp_path, f"{BASE}.cmdline: is a symbolic link to /dev/zero, outside the artefact directory"
+    )
 
 
 def test_broken_symlink(artefacts: Path, tmp_path: Path) -> None:
     (artefacts / ROOTFS).unlink()
     (artefacts / ROOTFS).symlink_to("gone.tar")
-    _refused(artefacts, tmp_path, f"{ROOTFS}: is a broken symbolic link (to gone.tar)")
+    refused_publish(artefacts, tmp_path, f"{ROOTFS}: is a broken symbolic link (to gone.tar)")
 
 
 def test_symlink_loop(artefacts: Path, tmp_path: Path) -> None:
     (artefacts / ROOTFS).unlink()
     (artefacts / ROOTFS).symlink_to(ROOTFS)
-    _refused(artefacts, tmp_path, f"{ROOTFS}: is a broken symbolic link")
+    refused_publish(artefacts, tmp_path, f"{ROOTFS}: is a broken symbolic link")
 
 
 def test_symlink_to_a_directory(artefacts: Path, tmp_path: Path) -> None:
     (artefacts / "more").symlink_to(".")
-    _refused(artefacts, tmp_path, "more: is a symbolic link to a directory (.); only links to files are followed")
+    refused_publish(
+        artefacts, tmp_path, "more: is a symbolic link to a directory (.); only links to files are followed"
+    )
 
 
 def test_symlink_inside_is_followed(artefacts: Path, samples: Path) -> None:
@@ -214,5 +202,5 @@ def test_every_file_problem_reported_at_once(artefacts: Path, tmp_path: Path) ->
     os.mkfifo(artefacts / f"{BASE}.changelog")
     (artefacts / ROOTFS).unlink()
     (artefacts / ROOTFS).symlink_to("/etc/hostname")
-    text = _refused(artefacts, tmp_path, "3 problem(s)", "vmlinuz: is empty", "changelog: is a FIFO", "outside")
+    text = refused_publish(artefacts, tmp_path, "3 problem(s)", "vmlinuz: is empty", "changelog: is a FIFO", "outside")
     assert "missing required" not in text  # a refused file is named once, not also as missing
