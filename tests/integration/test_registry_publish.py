@@ -32,6 +32,7 @@ from gardenlinux_ocm.targets import open_target
 from support.fault_proxy import Fault, free_port
 from support.registry import ALICE, RegistryServer
 from support.release import COMPONENTS, VERSION, publish_args
+from support.tools import optional, require
 
 pytestmark = pytest.mark.registry
 runner = CliRunner()
@@ -107,8 +108,7 @@ def test_cli_publish_twice_second_run_uploads_nothing(
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])
 def test_skopeo_pulls_base_container_and_umoci_unpacks(on_registry: str, tmp_path: Path, arch: str) -> None:
     for tool in ("skopeo", "umoci"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not on PATH")
+        require(tool)
     out = tmp_path / "img"
     _run(
         "skopeo",
@@ -127,8 +127,7 @@ def test_skopeo_pulls_base_container_and_umoci_unpacks(on_registry: str, tmp_pat
 
 @pytest.mark.tools
 def test_podman_pull(on_registry: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    if shutil.which("podman") is None:
-        pytest.skip("podman not on PATH (optional: apt-get install podman)")
+    optional("podman")
     root = tmp_path / "storage"
     run = Path(tempfile.mkdtemp(prefix="glp-", dir="/tmp"))  # podman wants a runroot under 50 characters
     request.addfinalizer(lambda: shutil.rmtree(run, ignore_errors=True))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import urllib.parse
 import uuid
@@ -15,6 +14,7 @@ import requests
 
 from support.fault_proxy import Fault, FaultKind, FaultProxy, unreachable_url
 from support.registry import BOB, RegistryServer
+from support.tools import require
 
 pytestmark = pytest.mark.registry
 
@@ -116,9 +116,7 @@ def _challenge(response: requests.Response) -> dict[str, str]:
 
 @pytest.mark.tools
 def test_anonymous_push_then_skopeo_reads_the_same_bytes(registry: RegistryServer) -> None:
-    skopeo = shutil.which("skopeo")
-    if skopeo is None:
-        pytest.skip("skopeo is not on PATH (Debian package skopeo)")
+    skopeo = require("skopeo")
     repo = _repo("anon")
     with _session() as session:
         manifest = _image(session, registry.url, repo, "v1")
