@@ -115,6 +115,12 @@ def artefacts(samples: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def plan(samples: Path) -> ReleasePlan:
+    """The plan of release 1473.0 from the sample artefacts (nothing published)."""
+    return api.plan_release(COMPONENTS, VERSION, samples)[1]
+
+
+@pytest.fixture(scope="session")
 def published_plan(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ReleasePlan]:
     """Release 1473.0 published to an OCI layout directory, and its plan (read-only: copy before changing)."""
     out = tmp_path_factory.mktemp("oci") / "oci"

@@ -24,13 +24,14 @@ from gardenlinux_ocm import api
 from gardenlinux_ocm.errors import RegistryError, TargetError
 from gardenlinux_ocm.oci.graph import successors
 from gardenlinux_ocm.oci.layout import LayoutTarget
-from gardenlinux_ocm.oci.model import Descriptor, MediaType, canonical_json, descriptor_for
+from gardenlinux_ocm.oci.model import Descriptor, MediaType, descriptor_for
 from gardenlinux_ocm.oci.registry import RegistryTarget, RetryPolicy
 from gardenlinux_ocm.oci.target import ReadOnlyTarget
 from gardenlinux_ocm.plan.model import ReleasePlan
+from support.artefact import artefact
 from support.fault_proxy import Fault, FaultKind, FaultProxy, chaos_faults
 from support.registry import RegistryServer
-from support.release import COMPONENTS, VERSION
+from support.release import VERSION
 
 pytestmark = pytest.mark.registry
 
@@ -39,11 +40,6 @@ BOUNDED = RetryPolicy(operation=60.0, total=240.0)
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.2, operation=20.0, total=60.0)
 CHAOS_RUNS = 3
 CHAOS_RATE = 0.2
-
-
-@pytest.fixture(scope="module")
-def plan(samples: Path) -> ReleasePlan:
-    return api.plan_release(COMPONENTS, VERSION, samples)[1]
 
 
 @pytest.fixture(scope="module")
@@ -87,24 +83,8 @@ def _assert_release(registry: RegistryServer, base_path: str, plan: ReleasePlan)
             _assert_whole(direct, root.repository, root.descriptor)
 
 
-def _artefact(layer: bytes) -> tuple[Descriptor, Descriptor, bytes]:
-    """(layer, manifest descriptor, manifest bytes) of a one-layer artefact with the empty config."""
-    layer_desc = descriptor_for(layer, MediaType.OCI_LAYER_TAR)
-    config = descriptor_for(b"{}", MediaType.OCI_EMPTY)
-    manifest = canonical_json(
-        {
-            "schemaVersion": 2,
-            "mediaType": MediaType.OCI_MANIFEST,
-            "artifactType": "application/vnd.gardenlinux.test",
-            "config": config.to_dict(),
-            "layers": [layer_desc.to_dict()],
-        }
-    )
-    return layer_desc, descriptor_for(manifest, MediaType.OCI_MANIFEST), manifest
-
-
 def _push_artefact(target: RegistryTarget, repo: str, layer: bytes, tag: str = "v1") -> Descriptor:
-    layer_desc, manifest_desc, manifest = _artefact(layer)
+    layer_desc, _, manifest_desc, manifest = artefact(layer)
     target.push(repo, layer_desc, io.BytesIO(layer))
     target.push(repo, descriptor_for(b"{}", MediaType.OCI_EMPTY), io.BytesIO(b"{}"))
     target.push(repo, manifest_desc, io.BytesIO(manifest))
@@ -341,7 +321,7 @@ def test_a_digest_error_on_a_manifest_put_is_rechecked(registry: RegistryServer,
 def test_a_manifest_with_a_missing_child_is_reported_as_such(registry: RegistryServer) -> None:
     repo = f"faults/{uuid.uuid4().hex[:8]}"
     layer = b"never pushed " + uuid.uuid4().bytes
-    layer_desc, manifest_desc, manifest = _artefact(layer)
+    layer_desc, _, manifest_desc, manifest = artefact(layer)
     started = time.monotonic()
     with _target(registry.host) as target:
         target.push(repo, descriptor_for(b"{}", MediaType.OCI_EMPTY), io.BytesIO(b"{}"))

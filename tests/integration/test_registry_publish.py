@@ -40,11 +40,6 @@ ROOT = "github.com/gardenlinux/gardenlinux"
 
 
 @pytest.fixture(scope="session")
-def plan(samples: Path) -> ReleasePlan:
-    return api.plan_release(COMPONENTS, VERSION, samples)[1]
-
-
-@pytest.fixture(scope="session")
 def on_registry(registry: RegistryServer, plan: ReleasePlan) -> str:
     """Release 1473.0 published to the session registry; returns the base."""
     base = f"{registry.host}/gl"

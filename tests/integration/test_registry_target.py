@@ -21,6 +21,7 @@ from gardenlinux_ocm.oci import registry as registry_module
 from gardenlinux_ocm.oci.model import Descriptor, MediaType, canonical_json, descriptor_for
 from gardenlinux_ocm.oci.registry import RegistryTarget, RetryPolicy, Timeouts
 from gardenlinux_ocm.oci.target import Mounter, Target
+from support.artefact import artefact
 from support.fault_proxy import Fault, FaultProxy, unreachable_url
 from support.registry import ALICE, BOB, RegistryServer
 
@@ -60,22 +61,6 @@ def anonymous(base: str, **kwargs: Any) -> RegistryTarget:
 
 def repo_name() -> str:
     return f"test/{uuid.uuid4().hex[:12]}"
-
-
-def artefact(layer: bytes) -> tuple[Descriptor, Descriptor, Descriptor, bytes]:
-    """(layer, config, manifest descriptors, manifest bytes) of a one-layer OCI artefact."""
-    layer_desc = descriptor_for(layer, MediaType.OCI_LAYER_TAR)
-    config = descriptor_for(b"{}", MediaType.OCI_EMPTY)
-    manifest = canonical_json(
-        {
-            "schemaVersion": 2,
-            "mediaType": MediaType.OCI_MANIFEST,
-            "artifactType": "application/vnd.gardenlinux.test",
-            "config": config.to_dict(),
-            "layers": [layer_desc.to_dict()],
-        }
-    )
-    return layer_desc, config, descriptor_for(manifest, MediaType.OCI_MANIFEST), manifest
 
 
 def publish(target: RegistryTarget, repo: str, layer: bytes, tag: str = "v1") -> Descriptor:
