@@ -67,13 +67,13 @@ doc: install ## Regenerate docs/cli.md from gl-ocm --help
 system-deps: ## Install the Debian tools the integration tests run, when missing (docker-registry, skopeo, umoci, podman)
 	@tools/system-deps.sh
 
-test: install system-deps ## Run all tests (integration tests start their own registries)
+test: install system-deps tools ## Run all tests (integration tests start their own registries and run the Go clients)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install ## Unit tests only
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: install system-deps ## Integration tests only (real registry, skopeo, umoci, oras)
+test-integration: install system-deps tools ## Integration tests only (real registries, skopeo, umoci, oras, ...)
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 registry: ## Start a local registry (Debian docker-registry) on 127.0.0.1:$(REGISTRY_PORT)

@@ -14,11 +14,12 @@ import pytest
 
 from gardenlinux_ocm import api
 from gardenlinux_ocm.oci.layout import LayoutTarget
+from gardenlinux_ocm.ocm.access import AccessMode, Addressing
 from gardenlinux_ocm.plan.model import ReleasePlan
 from support.fault_proxy import Fault, FaultProxy
 from support.registry import RegistryMode, RegistryServer
 from support.release import COMPONENTS, VERSION
-from support.tools import require
+from support.tools import go_tool, require
 
 REGISTRY_BINARY = "docker-registry"
 
@@ -58,6 +59,13 @@ def _serve(mode: RegistryMode) -> Iterator[RegistryServer]:
 def registry() -> Iterator[RegistryServer]:
     """Anonymous plain-http registry, one per test run; use a unique repository name per test."""
     yield from _serve(RegistryMode.ANONYMOUS)
+
+
+@pytest.fixture(scope="session")
+def registry_v3() -> Iterator[RegistryServer]:
+    """CNCF distribution v3 (built by `make tools`), anonymous plain http; a second, independent registry."""
+    with RegistryServer(RegistryMode.ANONYMOUS, executable=go_tool("distribution-registry")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +135,15 @@ def published_plan(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     _, plan = api.plan_release(COMPONENTS, VERSION, samples)
     api.publish(plan, LayoutTarget(out))
     return out, plan
+
+
+@pytest.fixture(scope="session")
+def published_by_value(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Release 1473.0 published by value (files as local blobs of the component versions) to an OCI layout."""
+    out = tmp_path_factory.mktemp("oci-by-value") / "oci"
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples, Addressing(mode=AccessMode.VALUE))
+    api.publish(plan, LayoutTarget(out))
+    return out
 
 
 @pytest.fixture(scope="session")

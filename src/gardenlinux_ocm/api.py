@@ -9,16 +9,19 @@ from pathlib import Path
 from .artefacts.inventory import scan
 from .artefacts.samples import write_samples
 from .errors import NotFound
-from .oci.changes import OnChange
+from .oci.changes import OnChange, check_changes
 from .oci.copy import CopyRoot, CopyStats, Event, copy
 from .oci.memory import PlanSource
 from .oci.model import tag_to_version, version_to_tag
 from .oci.target import ReadOnlyTarget, Target
+from .ocm.access import Addressing
 from .ocm.fetch import referenced_first
 from .ocm.pack import COMPONENT_DESCRIPTORS
+from .ocm.rebase import rebase_components
 from .plan.build import build_plan
-from .plan.model import ReleasePlan
+from .plan.model import ReleasePlan, RootKind
 from .spec import ReleaseSpec, check_version, lint_components, load_release
+from .trust.locations import home_base
 from .trust.sign import sign_plan, sign_published
 from .trust.verify import verify
 
@@ -45,10 +48,16 @@ def sample_artefacts(components: Path, version: str, out: Path) -> list[Path]:
     return write_samples(load_release(components, version), out)
 
 
-def plan_release(components: Path, version: str, artefacts: Path) -> tuple[ReleaseSpec, ReleasePlan]:
-    """Spec + build output -> release plan. All validation happens here, before anything is written."""
+def plan_release(
+    components: Path, version: str, artefacts: Path, addressing: Addressing | None = None
+) -> tuple[ReleaseSpec, ReleasePlan]:
+    """Spec + build output -> release plan. All validation happens here, before anything is written.
+
+    `addressing` is where the descriptors' accesses point: the registry base the artefacts are published to, and by
+    reference or by value (default: by reference, under `ocm.access.LOCAL_BASE`).
+    """
     spec = load_release(components, version)
-    return spec, build_plan(spec, scan(artefacts, spec))
+    return spec, build_plan(spec, scan(artefacts, spec), addressing)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +65,7 @@ class PublishResult:
     plan: ReleasePlan
     stats: CopyStats
     target: str
+    ocm_repository: str
 
 
 def publish(
@@ -65,15 +75,27 @@ def publish(
     jobs: int = 4,
     on_event: Callable[[Event], None] | None = None,
     on_change: OnChange = OnChange.FAIL,
+    ocm_repository: Target | None = None,
 ) -> PublishResult:
     """Write a plan to a target: blobs, manifests, the release index, component versions; tags last.
 
-    A tag of the plan that the target already has for other content (the same version built again) is refused
-    before anything is written, unless `on_change` is `OnChange.OVERWRITE`.
+    The component versions go to `ocm_repository` when it is given (another registry or prefix), after every OCI
+    artefact is on `target`. A tag of the plan that either already has for other content (the same version built
+    again) is refused before anything is written, unless `on_change` is `OnChange.OVERWRITE`.
     """
+    source = PlanSource(plan)
     roots = [CopyRoot(repository=r.repository, descriptor=r.descriptor, tags=r.tags) for r in plan.roots]
-    stats = copy(PlanSource(plan), target, roots, jobs=jobs, on_event=on_event, on_change=on_change)
-    return PublishResult(plan=plan, stats=stats, target=target.name)
+    if ocm_repository is None or ocm_repository.name == target.name:
+        stats = copy(source, target, roots, jobs=jobs, on_event=on_event, on_change=on_change)
+        return PublishResult(plan=plan, stats=stats, target=target.name, ocm_repository=target.name)
+    kinds = {r.repository: r.kind for r in plan.roots}
+    artefacts = [r for r in roots if kinds[r.repository] is not RootKind.COMPONENT]
+    components = [r for r in roots if kinds[r.repository] is RootKind.COMPONENT]
+    check_changes(source, target, artefacts, on_change)
+    check_changes(source, ocm_repository, components, on_change)
+    stats = copy(source, target, artefacts, jobs=jobs, on_event=on_event, on_change=on_change)
+    stats += copy(source, ocm_repository, components, jobs=jobs, on_event=on_event, on_change=on_change)
+    return PublishResult(plan=plan, stats=stats, target=target.name, ocm_repository=ocm_repository.name)
 
 
 def copy_release(
@@ -84,9 +106,13 @@ def copy_release(
     jobs: int = 4,
     on_event: Callable[[Event], None] | None = None,
     on_change: OnChange = OnChange.FAIL,
+    rebase: tuple[str, str] | None = None,
 ) -> CopyStats:
-    """Copy every repository and tag of `src` (only the tags of `version` when given) to `dst`, digests unchanged.
+    """Copy every repository and tag of `src` (only the tags of `version` when given) to `dst`.
 
+    OCI artefacts keep their digests. Component versions whose accesses name the source's base are re-pointed to
+    the destination's (`rebase` = (from, to); default: the two targets' own bases, `LOCAL_BASE` for a layout or CTF),
+    which gives them new manifest digests but keeps every signature valid; the others keep their digests too.
     Component versions are tagged last, each after the ones it references, so none ever appears before what it
     references, even if the copy dies midway. A tag that `dst` has for other content is refused before anything is
     written, unless `on_change` is `OnChange.OVERWRITE`.
@@ -105,12 +131,15 @@ def copy_release(
             (components if repo.startswith(COMPONENT_DESCRIPTORS + "/") else artefacts).append(root)
     if not artefacts and not components:
         raise NotFound(f"{src.name} has no tags" + (f" of version {version}" if version else ""))
-    roots = artefacts + _referenced_first(src, components)
-    return copy(src, dst, roots, jobs=jobs, on_event=on_event, on_change=on_change)
+    old, new = rebase or (home_base(src), home_base(dst))
+    source, ordered = _rebased(src, components, old, new)
+    return copy(source, dst, artefacts + ordered, jobs=jobs, on_event=on_event, on_change=on_change)
 
 
-def _referenced_first(src: ReadOnlyTarget, roots: list[CopyRoot]) -> list[CopyRoot]:
-    """Order component versions so that every referenced one comes before its referrers."""
+def _rebased(src: ReadOnlyTarget, roots: list[CopyRoot], old: str, new: str
+             ) -> tuple[ReadOnlyTarget, list[CopyRoot]]:
+    """Component version roots, every referenced one before its referrers, re-pointed from `old` to `new`."""
     by_id = {(r.repository.removeprefix(COMPONENT_DESCRIPTORS + "/"), tag_to_version(r.tags[0])): r for r in roots}
-    order = referenced_first(src, sorted(by_id), missing_ok=True)
-    return [by_id[(cv.name, cv.version)] for cv in order if (cv.name, cv.version) in by_id]
+    order = [cv for cv in referenced_first(src, sorted(by_id), missing_ok=True) if (cv.name, cv.version) in by_id]
+    source, moved = rebase_components(src, order, old, new)
+    return source, [moved.get((cv.name, cv.version), by_id[(cv.name, cv.version)]) for cv in order]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import UsageError
 from .oci.target import ReadOnlyTarget, Target
+from .ocm.access import LOCAL_BASE, AccessMode, Addressing
 
 __all__ = [
     "TargetKind",
@@ -18,6 +19,9 @@ __all__ = [
     "parse_target",
     "open_target",
     "open_source",
+    "reference_base",
+    "registry_opener",
+    "addressing_for",
     "DEFAULT_TARGET",
 ]
 
@@ -83,6 +87,28 @@ def parse_target(text: str) -> TargetName:
     return TargetName(kind=TargetKind.REGISTRY, location=text.rstrip("/"))
 
 
+def registry_opener(options: RegistryOptions) -> Callable[[str], ReadOnlyTarget]:
+    """Opens the registry at a host, for accesses that name another registry than the target (split topologies)."""
+    return lambda host: _registry(TargetName(kind=TargetKind.REGISTRY, location=host), options)
+
+
+def reference_base(text: str) -> str:
+    """The base that by-reference accesses name for content on this target: a registry's base, else `LOCAL_BASE`."""
+    name = parse_target(text)
+    return name.location if name.kind is TargetKind.REGISTRY else LOCAL_BASE
+
+
+def addressing_for(target: str, base: str | None = None, mode: AccessMode = AccessMode.REFERENCE) -> Addressing:
+    """Where a release published to `target` points its accesses: `base` when given, else the target's own base."""
+    if base is None:
+        return Addressing(base=reference_base(target), mode=mode)
+    name = parse_target(base)
+    if name.kind is not TargetKind.REGISTRY:
+        raise UsageError(f"--reference-base {base!r}: write a registry base HOST[:PORT][/PREFIX]",
+                         hint="it names where the artefacts are (or will be), e.g. ghcr.io/gardenlinux/gardenlinux")
+    return Addressing(base=name.location, mode=mode)
+
+
 def _looks_like_host(host: str) -> bool:
     """Docker's rule for the first component of a reference: a domain has a '.' or a ':port', or is localhost."""
     match = _HOST_RE.match(host)
@@ -107,7 +133,8 @@ def open_source(text: str, options: RegistryOptions | None = None) -> ReadOnlyTa
 
 
 def open_target(text: str, options: RegistryOptions | None = None) -> Target:
-    """A target to publish to: a layout directory or a registry."""
+    """A target to publish to: a layout directory, a CTF (directory, .tar or .tgz; close it to write an archive) or
+    a registry."""
     from .oci.layout import LayoutTarget
 
     name = parse_target(text)
@@ -115,7 +142,11 @@ def open_target(text: str, options: RegistryOptions | None = None) -> Target:
         return LayoutTarget(Path(name.location))
     if name.kind is TargetKind.REGISTRY:
         return _registry(name, options or RegistryOptions())
-    raise UsageError(f"{text}: {name.kind.value} archives are read-only here; publish to oci-layout:DIR or a registry")
+    if name.kind is TargetKind.CTF:
+        from .ocm.ctf import CtfTarget
+
+        return CtfTarget(Path(name.location))
+    raise UsageError(f"{text}: component archives are read-only here; write oci-layout:DIR, ctf:PATH or a registry")
 
 
 def _registry(name: TargetName, options: RegistryOptions) -> Target:

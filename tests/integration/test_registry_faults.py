@@ -27,11 +27,13 @@ from gardenlinux_ocm.oci.layout import LayoutTarget
 from gardenlinux_ocm.oci.model import Descriptor, MediaType, descriptor_for
 from gardenlinux_ocm.oci.registry import RegistryTarget, RetryPolicy
 from gardenlinux_ocm.oci.target import ReadOnlyTarget
+from gardenlinux_ocm.ocm.access import LOCAL_BASE
 from gardenlinux_ocm.plan.model import ReleasePlan
+from gardenlinux_ocm.targets import addressing_for
 from support.artefact import artefact
 from support.fault_proxy import Fault, FaultKind, FaultProxy, chaos_faults
 from support.registry import RegistryServer
-from support.release import VERSION
+from support.release import COMPONENTS, VERSION
 
 pytestmark = pytest.mark.registry
 
@@ -43,9 +45,14 @@ CHAOS_RATE = 0.2
 
 
 @pytest.fixture(scope="module")
-def source(registry: RegistryServer, plan: ReleasePlan) -> str:
-    """Release 1473.0 published directly (no proxy) to the session registry; returns its base."""
+def source(registry: RegistryServer, samples: Path) -> str:
+    """Release 1473.0 published directly (no proxy) to the session registry, accesses naming it; returns its base.
+
+    Read through a proxy, the accesses name the direct base: verify is told (`reference_bases`) that it is the same
+    registry, so every read goes through the proxy.
+    """
     base = f"{registry.host}/faults-src"
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples, addressing_for(base))
     with _target(base) as target:
         api.publish(plan, target)
     return base
@@ -129,7 +136,7 @@ def test_verify_deep_through_20_percent_truncated_answers(
     proxy: FaultProxy = fault_proxy(registry)
     proxy.set_chaos(CHAOS_RATE, [Fault.truncate(method="GET")], seed=11)
     with _target(f"{proxy.host}/{source.partition('/')[2]}", BOUNDED) as target:
-        report = api.verify(target, deep=True)
+        report = api.verify(target, deep=True, reference_bases=[source])
     assert report.ok, [c for c in report.checks if not c.ok][:3]
     truncated = [i for i in proxy.injected if i.kind is FaultKind.TRUNCATE]
     assert {"manifests", "blobs"} <= {i.path.split("/")[-2] for i in truncated}
@@ -143,7 +150,7 @@ def test_copy_registry_to_layout_at_20_percent_faults(
     proxy.set_chaos(CHAOS_RATE, chaos_faults(retry_after=0), seed=5)
     layout = LayoutTarget(tmp_path / "copy")
     with _target(f"{proxy.host}/{source.partition('/')[2]}", BOUNDED) as src:
-        api.copy_release(src, layout, version=VERSION)
+        api.copy_release(src, layout, version=VERSION, rebase=(source, LOCAL_BASE))  # back to the plan's bytes
     assert len(proxy.injected) > 50
     assert _tags_on(layout, plan) == _expected(plan)
     assert api.verify(LayoutTarget(tmp_path / "copy", read_only=True), deep=True).ok
@@ -165,7 +172,7 @@ def test_truncated_manifest_and_blob_reads_are_retried_in_verify(
 ) -> None:
     proxy: FaultProxy = fault_proxy(registry, TRUNCATED_READS)
     with _target(f"{proxy.host}/{source.partition('/')[2]}") as target:
-        report = api.verify(target, deep=True)
+        report = api.verify(target, deep=True, reference_bases=[source])
     assert report.ok, [c for c in report.checks if not c.ok][:3]
     assert len(proxy.injected) == len(TRUNCATED_READS)
 
@@ -176,7 +183,7 @@ def test_truncated_reads_are_retried_in_copy(
     proxy: FaultProxy = fault_proxy(registry, TRUNCATED_READS)
     layout = LayoutTarget(tmp_path / "copy")
     with _target(f"{proxy.host}/{source.partition('/')[2]}") as src:
-        api.copy_release(src, layout, version=VERSION)
+        api.copy_release(src, layout, version=VERSION, rebase=(source, LOCAL_BASE))  # back to the plan's bytes
     assert len(proxy.injected) == len(TRUNCATED_READS)
     assert _tags_on(layout, plan) == _expected(plan)
 
@@ -280,7 +287,7 @@ def test_the_first_final_failure_stops_the_rest(registry: RegistryServer, fault_
 
 
 def test_registry_to_registry_copy_survives_cut_uploads(
-    source: str, registry: RegistryServer, fault_proxy: Any, plan: ReleasePlan
+    source: str, registry: RegistryServer, fault_proxy: Any, samples: Path
 ) -> None:
     reads: FaultProxy = fault_proxy(registry)  # no faults: counts how often the source blobs are opened
     writes: FaultProxy = fault_proxy(
@@ -293,11 +300,12 @@ def test_registry_to_registry_copy_survives_cut_uploads(
     )
     name = f"copied-{uuid.uuid4().hex[:8]}"
     with _target(f"{reads.host}/{source.partition('/')[2]}") as src, _target(f"{writes.host}/{name}") as dst:
-        stats = api.copy_release(src, dst, version=VERSION)
+        stats = api.copy_release(src, dst, version=VERSION, rebase=(source, f"{registry.host}/{name}"))
     assert len(writes.injected) == 3 and stats.blobs_pushed > 100
     for failed in writes.injected:  # each failed upload read its source blob again
         digest = urllib.parse.parse_qs(urllib.parse.urlsplit(failed.path).query)["digest"][0]
         assert sum(1 for m, t in reads.seen if m == "GET" and t.endswith(f"/blobs/{digest}")) >= 2, digest
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples, addressing_for(f"{registry.host}/{name}"))
     _assert_release(registry, name, plan)
 
 

@@ -3,7 +3,6 @@ faults, interrupted runs, bad credentials and `gl-ocm copy` between layout and r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,7 +27,8 @@ from gardenlinux_ocm.oci.model import Descriptor
 from gardenlinux_ocm.oci.registry import RegistryTarget, RetryPolicy
 from gardenlinux_ocm.oci.target import ReadOnlyTarget
 from gardenlinux_ocm.plan.model import ReleasePlan
-from gardenlinux_ocm.targets import open_target
+from gardenlinux_ocm.targets import addressing_for, open_target
+from support.consumers import resolve_with_gardener_ocm
 from support.fault_proxy import Fault, free_port
 from support.registry import ALICE, RegistryServer
 from support.release import COMPONENTS, VERSION, publish_args
@@ -40,9 +40,10 @@ ROOT = "github.com/gardenlinux/gardenlinux"
 
 
 @pytest.fixture(scope="session")
-def on_registry(registry: RegistryServer, plan: ReleasePlan) -> str:
-    """Release 1473.0 published to the session registry; returns the base."""
+def on_registry(registry: RegistryServer, samples: Path) -> str:
+    """Release 1473.0 published to the session registry (accesses naming it); returns the base."""
     base = f"{registry.host}/gl"
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples, addressing_for(base))
     api.publish(plan, open_target(base), jobs=4)
     return base
 
@@ -73,9 +74,7 @@ def _roots_digests(target: ReadOnlyTarget, plan: ReleasePlan) -> dict[str, str]:
     return {f"{r.repository}:{t}": target.resolve(r.repository, t).digest for r in plan.roots for t in r.tags}
 
 
-def test_cli_publish_twice_second_run_uploads_nothing(
-    registry: RegistryServer, samples: Path, plan: ReleasePlan
-) -> None:
+def test_cli_publish_twice_second_run_uploads_nothing(registry: RegistryServer, samples: Path) -> None:
     args = [
         "publish",
         VERSION,
@@ -93,9 +92,10 @@ def test_cli_publish_twice_second_run_uploads_nothing(
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     a, b = json.loads(first.stdout), json.loads(second.stdout)
-    assert a["stats"]["bytes_pushed"] > 0 and a["stats"]["blobs_mounted"] > 0
+    assert a["stats"]["bytes_pushed"] > 0 and a["stats"]["tags_set"] == 32
     assert b["stats"]["bytes_pushed"] == 0 and b["stats"]["blobs_pushed"] == 0 and b["stats"]["tags_set"] == 0
     assert a["published"] == b["published"]
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples, addressing_for(f"{registry.host}/cli"))
     assert {r["digest"] for r in a["published"]} == {r.descriptor.digest for r in plan.roots}
 
 
@@ -150,58 +150,10 @@ def test_oras_pulls_a_flavor_with_file_names(on_registry: str, samples: Path, tm
         assert (tmp_path / name).read_bytes() == (samples / name).read_bytes()
 
 
-def _gardener_oci_client(host: str) -> Any:
-    """A gardener-oci client for a plain-HTTP loopback registry (the consumer's side, as Gardener tooling uses it)."""
-    import oci.client
-    import oci.model as om
-
-    def base_api_url(image_reference: str) -> str:
-        return f"http://{om.OciImageReference.to_image_ref(image_reference).netloc}/v2/"
-
-    client = oci.client.Client(
-        credentials_lookup=oci.client.no_credentials_lookup,
-        max_retries=0,
-        routes=oci.client.OciRoutes(base_api_url_lookup=base_api_url),
-    )
-    client.token_cache.set_auth_method(f"{host}/x", oci.client.AuthMethod.BASIC)
-    return client
-
-
 def test_gardener_ocm_lookup_and_accesses_resolve(on_registry: str, plan: ReleasePlan) -> None:
-    import ocm
-    import ocm.iter
-    import ocm.retrieve
-
-    host = on_registry.split("/")[0]
-    lookup = ocm.retrieve.create_default_component_descriptor_lookup(
-        ocm_repository_lookup=ocm.retrieve.ocm_repository_lookup(on_registry), oci_client=_gardener_oci_client(host)
-    )
-    root = lookup(ocm.ComponentIdentity(ROOT, VERSION))
-    components = [n.component.name for n in ocm.iter.iter(root, lookup=lookup) if isinstance(n, ocm.iter.ComponentNode)]
-    assert sorted(components) == sorted(c.name for c in plan.components)
-    target = _target(on_registry)
-    layers: dict[str, Descriptor] = {}
-    for c in plan.components:
-        manifest_desc = target.resolve(c.repository, c.tag)
-        with target.fetch(c.repository, manifest_desc) as f:
-            layers |= {d.digest: d for d in successors(manifest_desc, f.read())}
-    resolved = 0
-    for node in ocm.iter.iter(root, lookup=lookup):
-        if not isinstance(node, ocm.iter.ResourceNode) or node.resource.relation != ocm.ResourceRelation.LOCAL:
-            continue
-        res, comp = node.resource, node.component
-        if res.access.type is ocm.AccessType.RELATIVE_OCI_REFERENCE:
-            repo, _, rest = res.access.reference.partition(":")
-            tag, _, digest = rest.partition("@")
-            assert target.resolve(repo, tag).digest == digest == f"sha256:{res.digest.value}"
-        else:
-            assert res.access.type is ocm.AccessType.LOCAL_BLOB
-            desc = layers[res.access.localReference]
-            repo = f"component-descriptors/{comp.name}"
-            with target.fetch(repo, desc) as f:
-                assert hashlib.sha256(f.read()).hexdigest() == res.digest.value
-        resolved += 1
-    assert resolved > 26 * 6
+    counts = resolve_with_gardener_ocm(on_registry, VERSION, [on_registry.split("/")[0]])
+    assert counts["components"] == len(plan.components)
+    assert counts["ociRegistry"] + counts["ociBlob/v1"] + counts.get("localBlob/v1", 0) > 26 * 6
 
 
 def test_verify_deep_on_the_registry(on_registry: str) -> None:
@@ -294,6 +246,7 @@ def test_killed_process_then_rerun_converges(
     assert all(not names for repo, names in tags.items() if repo.startswith("component-descriptors/"))
     rerun = [sys.executable, "-m", "gardenlinux_ocm", *publish_args(samples, f"{registry.host}/killed")]
     subprocess.run(rerun, check=True, capture_output=True, timeout=180)
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples, addressing_for(f"{registry.host}/killed"))
     assert _roots_digests(direct, plan) == _roots_digests(LayoutTargetFromPlan(plan), plan)
 
 
@@ -361,11 +314,14 @@ def test_copy_layout_to_registry_and_back(
     assert result.exit_code == 0, result.output
     source = LayoutTarget(Path(layout_release.split(":", 1)[1]), read_only=True)
     expected = _roots_digests(source, plan)
-    assert _roots_digests(_target(mirror), plan) == expected
+    on_mirror = _roots_digests(_target(mirror), plan)
+    artefacts = {k for k in expected if not k.startswith("component-descriptors/")}
+    assert {k: on_mirror[k] for k in artefacts} == {k: expected[k] for k in artefacts}
+    assert all(on_mirror[k] != expected[k] for k in expected.keys() - artefacts)  # accesses re-pointed
     back = tmp_path / "back"
     result = runner.invoke(app, ["copy", mirror, f"oci-layout:{back}", "--version", VERSION])
     assert result.exit_code == 0, result.output
-    assert _roots_digests(LayoutTarget(back), plan) == expected
+    assert _roots_digests(LayoutTarget(back), plan) == expected  # pointed back at the layout: the same bytes
     again = runner.invoke(app, ["copy", layout_release, mirror, "--output", "json"])
     assert json.loads(again.stdout)["stats"]["bytes_pushed"] == 0
 

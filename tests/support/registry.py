@@ -335,6 +335,7 @@ class RegistryServer:
         """Start the process and poll `/v2/`; False if it lost the race for its port and may be retried."""
         # REGISTRY_* variables override the config file; keep the caller's out.
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        env["OTEL_TRACES_EXPORTER"] = "none"  # distribution v3 would otherwise try to export traces
         with self.log_file.open("ab") as log:
             self._proc = subprocess.Popen(
                 [self.executable, "serve", str(config)],

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from ..targets import RegistryOptions
 
-__all__ = ["err", "out", "state", "guard", "registry_options"]
+__all__ = ["err", "out", "state", "guard", "registry_options", "closing_target"]
 
 
 class _LazyConsole:
@@ -91,3 +92,16 @@ def registry_options(
         ca_file=ca_file,
         insecure_skip_tls_verify=insecure,
     )
+
+
+@contextlib.contextmanager
+def closing_target[T](target: T) -> Iterator[T]:
+    """Use a target; one that is a context manager (a registry session, a CTF archive to pack) is closed after.
+
+    A CTF archive is written out only when the block ends without an error.
+    """
+    if isinstance(target, contextlib.AbstractContextManager):
+        with target:
+            yield target
+    else:
+        yield target

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ..oci.changes import OnChange
+from ..ocm.access import LOCAL_BASE, AccessMode
 
 __all__ = [
     "RenderFormat",
@@ -24,6 +25,9 @@ __all__ = [
     "OnChangeOpt",
     "VersionArg",
     "ArtefactsOpt",
+    "AccessOpt",
+    "ReferenceBaseOpt",
+    "OcmRepositoryOpt",
 ]
 
 
@@ -77,5 +81,33 @@ OnChangeOpt = Annotated[
         "--on-change",
         help="When a tag the target already has would point at other content: fail (exit 1, nothing written) or "
         "overwrite (move the tag).",
+    ),
+]
+AccessOpt = Annotated[
+    AccessMode,
+    typer.Option(
+        "--access",
+        help="How descriptors point at files: reference (ociBlob in the artefact repository) or value (localBlob: "
+        "the OCM repository carries a copy, for self-contained transport).",
+    ),
+]
+ReferenceBaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--reference-base",
+        metavar="HOST[/PREFIX]",
+        help=f"Registry base that the accesses name [default: the --to registry; {LOCAL_BASE} for oci-layout: and "
+        "ctf: targets, rewritten by gl-ocm copy].",
+        show_default=False,
+    ),
+]
+OcmRepositoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ocm-repository",
+        metavar="TARGET",
+        help="Where the component versions go (a registry base, oci-layout:DIR or ctf:PATH) [default: --to].",
+        envvar="GL_OCM_OCM_REPOSITORY",
+        show_default=False,
     ),
 ]

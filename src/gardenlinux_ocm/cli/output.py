@@ -178,8 +178,9 @@ _SECTIONS = (
 )
 
 
-def publish_summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat) -> None:
+def publish_summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat, ocm_repository: str = "") -> None:
     """Every tag of the release once (kind, reference, short digest), then the counts."""
+    ocm_repository = ocm_repository or target
     rows = [
         {
             "kind": r.kind.value,
@@ -191,10 +192,13 @@ def publish_summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat)
     ]
     if fmt is OutputFormat.JSON:
         out.print_json(
-            json.dumps({"target": target, "version": plan.version, "published": rows, "stats": stats_dict(stats)})
+            json.dumps({"target": target, "ocm_repository": ocm_repository, "version": plan.version,
+                        "published": rows, "stats": stats_dict(stats)})
         )
         return
     lines = [f"Garden Linux {plan.version} on {target}"]
+    if ocm_repository != target:
+        lines.append(f"component versions on {ocm_repository}")
     for kind, title in _SECTIONS:
         shown = [
             (r["name"] if kind == "component" else r["reference"], short_digest(r["digest"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -10,20 +11,24 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..oci.changes import OnChange
+from ..ocm.access import AccessMode
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
 from ..targets import DEFAULT_TARGET
-from .common import err, guard, out, registry_options
+from .common import closing_target, err, guard, out, registry_options
 from .options import (
+    AccessOpt,
     ArtefactsOpt,
     CaOpt,
     ComponentsOpt,
     InsecureOpt,
     JobsOpt,
+    OcmRepositoryOpt,
     OnChangeOpt,
     OutputFormat,
     OutputOpt,
     PlainOpt,
     PwStdinOpt,
+    ReferenceBaseOpt,
     RenderFormat,
     UserOpt,
     VersionArg,
@@ -33,6 +38,7 @@ from .output import copy_summary, progress, publish_summary
 if TYPE_CHECKING:
     from .. import api
     from ..oci.copy import CopyStats
+    from ..plan.model import ReleasePlan
 
 __all__ = ["register"]
 
@@ -89,18 +95,31 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--output-file", "-o", metavar="FILE", help="Write here instead of stdout.")
         ] = None,
         components: ComponentsOpt = Path("components"),
+        to: Annotated[
+            str,
+            typer.Option(
+                "--to", "-t", metavar="TARGET", help="Where the artefacts would be published: sets the reference base."
+            ),
+        ] = DEFAULT_TARGET,
+        reference_base: ReferenceBaseOpt = None,
+        access: AccessOpt = AccessMode.REFERENCE,
     ) -> None:
         """Render the OCM component descriptors of a release.
 
-        The same spec and artefacts give byte-identical output.
+        The same spec, artefacts and addressing give byte-identical output: what publish writes for that --to.
 
         \b
         Example:
           gl-ocm render 1473.0 --format json -o descriptors.json
         """
         from .. import api
+        from ..targets import addressing_for
 
-        _, plan = guard(lambda: api.plan_release(components, version, artefacts or _default_artefacts(version)))
+        def run() -> ReleasePlan:
+            addressing = addressing_for(to, reference_base, access)
+            return api.plan_release(components, version, artefacts or _default_artefacts(version), addressing)[1]
+
+        plan = guard(run)
         if fmt is RenderFormat.JSON:
             text = json.dumps([c.descriptor for c in plan.components], indent=2, sort_keys=True) + "\n"
             data = text.encode()
@@ -121,10 +140,13 @@ def register(app: typer.Typer) -> None:
                 "--to",
                 "-t",
                 metavar="TARGET",
-                help="oci-layout:DIR or a registry base HOST[:PORT][/PREFIX].",
+                help="oci-layout:DIR, ctf:PATH (a directory, .tar or .tgz) or a registry base HOST[:PORT][/PREFIX].",
                 envvar="GL_OCM_TARGET",
             ),
         ] = DEFAULT_TARGET,
+        ocm_repository: OcmRepositoryOpt = None,
+        reference_base: ReferenceBaseOpt = None,
+        access: AccessOpt = AccessMode.REFERENCE,
         artefacts: ArtefactsOpt = None,
         components: ComponentsOpt = Path("components"),
         jobs: JobsOpt = 4,
@@ -165,44 +187,57 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Publish a release to a layout directory or a registry.
 
-        Writes the flavor manifests, container images, the release index and the OCM component versions. Everything
-        is validated before the first byte is written; a second run of the same release writes nothing.
+        Writes the flavor manifests, container images, the release index and the OCM component versions (to
+        --ocm-repository when given). Everything is validated before the first byte is written; a second run of the
+        same release writes nothing.
 
         \b
         Examples:
           gl-ocm publish 1473.0
           gl-ocm publish 1473.0 --to 127.0.0.1:5000 --artefacts build/artefacts/1473.0
+          gl-ocm publish 1473.0 --to ghcr.io/gardenlinux \\
+            --ocm-repository europe-docker.pkg.dev/gardener-project/releases
         """
 
         from .. import api
         from ..ocm.signing import load_private_key
-        from ..targets import open_target, parse_target
+        from ..targets import addressing_for, open_target, parse_target
         from ..trust.sign import sign_plan
 
         def run() -> api.PublishResult:
             parse_target(to)  # a malformed target fails at once, before the artefacts are hashed
+            if ocm_repository is not None:
+                parse_target(ocm_repository)
+            addressing = addressing_for(to, reference_base, access)
             key = None
             if sign_key is not None:  # so does an unusable key
                 password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
                 key = load_private_key(sign_key, password)
-            _, plan = api.plan_release(components, version, artefacts or _default_artefacts(version))
+            _, plan = api.plan_release(components, version, artefacts or _default_artefacts(version), addressing)
             if key is not None:
                 plan = sign_plan(plan, key, algorithm=sign_algorithm, name=signature_name)
-            target = open_target(
-                to, registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
-            )
-            with progress(output is OutputFormat.TABLE, "publishing") as on_event:
-                return api.publish(plan, target, jobs=jobs, on_event=on_event, on_change=on_change)
+            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            with contextlib.ExitStack() as stack:
+                target = stack.enter_context(closing_target(open_target(to, opts)))
+                ocm_target = None
+                if ocm_repository is not None:
+                    ocm_target = stack.enter_context(closing_target(open_target(ocm_repository, opts)))
+                with progress(output is OutputFormat.TABLE, "publishing") as on_event:
+                    return api.publish(
+                        plan, target, jobs=jobs, on_event=on_event, on_change=on_change, ocm_repository=ocm_target
+                    )
 
         result = guard(run)
-        publish_summary(result.plan, result.stats, result.target, output)
+        publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository)
 
     @app.command("copy")
     def copy_cmd(
         source: Annotated[
             str, typer.Argument(metavar="SOURCE", help="oci-layout:DIR, ctf:PATH, ca:PATH or a registry base.")
         ],
-        target: Annotated[str, typer.Argument(metavar="TARGET", help="oci-layout:DIR or a registry base.")],
+        target: Annotated[
+            str, typer.Argument(metavar="TARGET", help="oci-layout:DIR, ctf:PATH or a registry base.")
+        ],
         version: Annotated[
             str | None, typer.Option("--version", metavar="VERSION", help="Copy only this release.")
         ] = None,
@@ -214,24 +249,33 @@ def register(app: typer.Typer) -> None:
         ca_file: CaOpt = None,
         insecure_skip_tls_verify: InsecureOpt = False,
         on_change: OnChangeOpt = OnChange.FAIL,
+        reference_base: ReferenceBaseOpt = None,
     ) -> None:
-        """Copy releases between two targets, digests unchanged.
+        """Copy releases between two targets.
 
-        Copies every repository, tag and component version (only those of --version when given).
+        Copies every repository, tag and component version (only those of --version when given). OCI artefacts
+        keep their digests; accesses that name the source are re-pointed to the target (signatures stay valid).
 
         \b
-        Example:
+        Examples:
           gl-ocm copy oci-layout:build/oci 127.0.0.1:5000/mirror --version 1473.0
+          gl-ocm copy ctf:gardenlinux-1473.0.tgz registry.example.com/gardenlinux
         """
 
         from .. import api
-        from ..targets import open_source, open_target
+        from ..targets import addressing_for, open_source, open_target
 
         def run() -> CopyStats:
             opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
-            src, dst = open_source(source, opts), open_target(target, opts)
-            with progress(output is OutputFormat.TABLE, "copying") as on_event:
-                return api.copy_release(src, dst, version=version, jobs=jobs, on_event=on_event, on_change=on_change)
+            rebase = (addressing_for(source).base, addressing_for(target, reference_base).base)
+            with (
+                closing_target(open_source(source, opts)) as src,
+                closing_target(open_target(target, opts)) as dst,
+                progress(output is OutputFormat.TABLE, "copying") as on_event,
+            ):
+                return api.copy_release(
+                    src, dst, version=version, jobs=jobs, on_event=on_event, on_change=on_change, rebase=rebase
+                )
 
         stats = guard(run)
         copy_summary(source, target, stats, output)

@@ -16,7 +16,7 @@ import typer
 
 from ..errors import UsageError
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
-from .common import guard, out, registry_options
+from .common import closing_target, guard, out, registry_options
 from .options import CaOpt, InsecureOpt, OutputFormat, OutputOpt, PlainOpt, PwStdinOpt, UserOpt
 from .output import INDENT, fold, print_lines, shorten_digests
 
@@ -156,6 +156,10 @@ def register(app: typer.Typer) -> None:
         plain_http: PlainOpt = None,
         ca_file: CaOpt = None,
         insecure_skip_tls_verify: InsecureOpt = False,
+        reference_base: Annotated[list[str] | None, typer.Option(
+            "--reference-base", metavar="HOST[/PREFIX]",
+            help="A base that accesses name for content on TARGET itself (repeatable), e.g. the registry a layout "
+            "was built for. Accesses naming other registries are checked there.")] = None,
     ) -> None:
         """Verify a published release: descriptors, references, every resource, the release index, signatures.
 
@@ -166,15 +170,17 @@ def register(app: typer.Typer) -> None:
           gl-ocm verify oci-layout:build/oci github.com/gardenlinux/gardenlinux:1473.0 --deep --public-key key.pub
           gl-ocm verify ca:component-archive --public-key rsa.pub
         """
-        from ..targets import open_source
+        from ..targets import addressing_for, open_source, registry_opener
         from ..trust.verify import verify
 
         def run() -> VerifyReport:
             name, version = parse_component(component, require_version=False)
             keys = _key_pairs(public_key or [], signature_name or [])
             opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
-            src = open_source(target, opts)
-            return verify(src, name, version, deep=deep, public_keys=keys, signature_names=signature_name or [])
+            bases = [addressing_for(target, base).base for base in reference_base or []]
+            with closing_target(open_source(target, opts)) as src:
+                return verify(src, name, version, deep=deep, public_keys=keys, signature_names=signature_name or [],
+                              reference_bases=bases, open_registry=registry_opener(opts))
 
         report: VerifyReport = guard(run)
         _print_report(report, output, show)
@@ -212,7 +218,7 @@ def register(app: typer.Typer) -> None:
         Example: gl-ocm sign oci-layout:build/oci github.com/gardenlinux/gardenlinux:1473.0 --private-key key.pem
         """
         from ..ocm.signing import load_private_key
-        from ..targets import open_target
+        from ..targets import open_target, registry_opener
         from ..trust.sign import sign_published
 
         def run() -> SignResult:
@@ -220,9 +226,10 @@ def register(app: typer.Typer) -> None:
             password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
             key = load_private_key(private_key, password)
             opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
-            dst = open_target(target, opts)
             assert name is not None and version is not None
-            return sign_published(dst, name, version, key, algorithm=algorithm, name=signature_name)
+            with closing_target(open_target(target, opts)) as dst:
+                return sign_published(dst, name, version, key, algorithm=algorithm, name=signature_name,
+                                      open_registry=registry_opener(opts))
 
         result: SignResult = guard(run)
         _print_signed(result, output)

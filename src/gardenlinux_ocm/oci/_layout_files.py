@@ -23,8 +23,19 @@ from typing import BinaryIO
 
 from ..errors import TargetError
 
-__all__ = ["LEGACY_GRACE", "NO_LINK", "atomic_write", "read_bounded", "write_error", "sweep", "locked", "disk_errors"]
+__all__ = [
+    "LAYOUT_KIND",
+    "LEGACY_GRACE",
+    "NO_LINK",
+    "atomic_write",
+    "read_bounded",
+    "write_error",
+    "sweep",
+    "locked",
+    "disk_errors",
+]
 
+LAYOUT_KIND = "oci-layout:DIR"  # the target that write errors suggest publishing to instead, by default
 LEGACY_GRACE = 600.0  # seconds without change after which an unlocked temporary of an earlier version is stale
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<nonce>[0-9a-f]{16})\.tmp$")
 _LEGACY = re.compile(r"^\.(?:mount\.[0-9a-f]{64}\.(?P<pid>\d+)|(?:[0-9a-f]{64}|index\.json|oci-layout)\.[a-z0-9_]{8})$")
@@ -33,38 +44,38 @@ _REFUSED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, err
 NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP})  # link(2) cannot
 
 
-def write_error(e: OSError, path: Path, root: Path) -> TargetError | None:
+def write_error(e: OSError, path: Path, root: Path, *, kind: str = LAYOUT_KIND) -> TargetError | None:
     """A `TargetError` naming `path` and what to do for a full disk, a read-only file system or missing permission;
-    None for any other error (which is then raised as it is)."""
+    None for any other error (which is then raised as it is). `kind` is the target to suggest instead."""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "no space left on the device" if e.errno == errno.ENOSPC else "the disk quota is exceeded"
         return TargetError(
             f"cannot write {path}: {what}",
-            hint=f"free space on the file system of {root} or publish to another oci-layout:DIR; no partial file "
+            hint=f"free space on the file system of {root} or publish to another {kind}; no partial file "
             "was kept, and publishing again continues where this run stopped",
         )
     if e.errno == errno.EROFS:
         return TargetError(
             f"cannot write {path}: the file system is read-only",
-            hint="publish to an oci-layout:DIR on a writable file system",
+            hint=f"publish to another {kind} on a writable file system",
         )
     if e.errno in (errno.EACCES, errno.EPERM):
         return TargetError(
             f"cannot write {path}: permission denied",
-            hint=f"make {root} writable for this user, or publish to another oci-layout:DIR",
+            hint=f"make {root} writable for this user, or publish to another {kind}",
         )
     return None
 
 
 @contextlib.contextmanager
-def disk_errors(path: Path, root: Path) -> Iterator[None]:
+def disk_errors(path: Path, root: Path, *, kind: str = LAYOUT_KIND) -> Iterator[None]:
     """Turn a full disk, a read-only file system or a permission error while writing `path` into a `TargetError`."""
     try:
         yield
     except OSError as e:
         if e.errno not in _REFUSED:
             raise
-        error = write_error(e, path, root)
+        error = write_error(e, path, root, kind=kind)
         assert error is not None
         raise error from e
 
@@ -105,13 +116,16 @@ def _temporary(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
     f.close()
 
 
-def atomic_write(path: Path, root: Path, write: Callable[[BinaryIO], object], *, replace: bool = True) -> None:
+def atomic_write(
+    path: Path, root: Path, write: Callable[[BinaryIO], object], *, replace: bool = True, kind: str = LAYOUT_KIND
+) -> None:
     """Write through an owned temporary next to `path`, fsync, then rename it over `path` (all or nothing).
 
     With `replace=False` an existing `path` is kept (hard-linked into place: nothing replaces it). A full disk, a
-    read-only file system or missing permission raises a `TargetError` naming `path`; no temporary is left.
+    read-only file system or missing permission raises a `TargetError` naming `path` (and suggesting another `kind`
+    of target); no temporary is left.
     """
-    with disk_errors(path, root), _temporary(path) as (f, tmp):
+    with disk_errors(path, root, kind=kind), _temporary(path) as (f, tmp):
         write(f)
         f.flush()
         os.fsync(f.fileno())

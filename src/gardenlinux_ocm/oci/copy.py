@@ -78,6 +78,9 @@ class CopyStats:
     tags_set: int = 0
     tags_unchanged: int = 0
 
+    def __add__(self, other: CopyStats) -> CopyStats:
+        return CopyStats(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)})
+
     @property
     def wrote_nothing(self) -> bool:
         return not (self.blobs_pushed or self.blobs_mounted or self.manifests_pushed or self.tags_set)

@@ -1,4 +1,4 @@
-"""Read-only and in-memory targets: a release plan served as a source, and a dict-backed target for tests."""
+"""Read-only and in-memory targets: a release plan served as a source, a dict-backed target, and an overlay."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import io
 import json
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import BinaryIO
 
 from ..errors import DigestMismatch, NotFound
 from ..plan.model import Content, ReleasePlan
 from .model import Descriptor, descriptor_for, sha256_digest
 from .streams import RangeReader
+from .target import ReadOnlyTarget
 
-__all__ = ["PlanSource", "MemoryTarget"]
+__all__ = ["PlanSource", "MemoryTarget", "OverlaySource"]
 
 
 class PlanSource:
@@ -112,3 +113,38 @@ class MemoryTarget:
         if not self.exists(repository, descriptor):
             raise NotFound(f"cannot tag {repository}:{tag}: {descriptor.digest} is not stored")
         self._tags[(repository, tag)] = descriptor.bare()
+
+
+class OverlaySource:
+    """A read-only source: objects of `overlay` (small, in memory) first, everything else from `base`.
+
+    Serves a copy whose component versions were re-packed (new descriptor, config and manifest) while their local
+    blobs still come from where they are.
+    """
+
+    def __init__(self, base: ReadOnlyTarget, overlay: MemoryTarget) -> None:
+        self.base, self.overlay = base, overlay
+
+    @property
+    def name(self) -> str:
+        return self.base.name
+
+    def exists(self, repository: str, descriptor: Descriptor) -> bool:
+        return self.overlay.exists(repository, descriptor) or self.base.exists(repository, descriptor)
+
+    def fetch(self, repository: str, descriptor: Descriptor) -> AbstractContextManager[BinaryIO]:
+        if self.overlay.exists(repository, descriptor):
+            return self.overlay.fetch(repository, descriptor)
+        return self.base.fetch(repository, descriptor)
+
+    def resolve(self, repository: str, reference: str) -> Descriptor:
+        try:
+            return self.overlay.resolve(repository, reference)
+        except NotFound:
+            return self.base.resolve(repository, reference)
+
+    def tags(self, repository: str) -> list[str]:
+        return sorted(set(self.base.tags(repository)) | set(self.overlay.tags(repository)))
+
+    def repositories(self) -> list[str]:
+        return sorted(set(self.base.repositories()) | set(self.overlay.repositories()))

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 from ..errors import NotFound, TargetError, UsageError
 from ..oci.model import Descriptor, MediaType, canonical_json, descriptor_for, version_to_tag
 from ..oci.streams import RangeReader
+from ._ctf_index import INDEX_FILE, ArtifactIndex, Malformed, blob_name, media_type_of
 from .fetch import load_descriptor
 from .pack import component_repository
 from .serialise import DESCRIPTOR_FILE, descriptor_tar
@@ -37,7 +38,6 @@ from .serialise import DESCRIPTOR_FILE, descriptor_tar
 __all__ = ["open_archive", "CtfArchive", "ComponentArchive", "TITLE"]
 
 TITLE = "org.opencontainers.image.title"
-_INDEX_FILE = "artifact-index.json"
 _DIGEST_NAME_RE = re.compile(r"^sha256\.([a-f0-9]{64})$")
 _LOCAL_BLOB_TYPES = frozenset({"localblob", "localfilesystemblob"})
 
@@ -107,15 +107,6 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
-def _media_type(data: bytes) -> str:
-    try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return MediaType.OCI_MANIFEST.value
-    media_type = doc.get("mediaType") if isinstance(doc, dict) else None
-    return media_type if isinstance(media_type, str) else MediaType.OCI_MANIFEST.value
-
-
 class CtfArchive:
     """A read-only target over a Common Transport Format archive; all repositories share one blob store."""
 
@@ -123,16 +114,11 @@ class CtfArchive:
         self._files = _Files(path)
         self._path = path
         try:
-            index = json.loads(self._files.read(_INDEX_FILE))
+            data = self._files.read(INDEX_FILE)
         except NotFound as e:
-            raise UsageError(f"{path} is not a CTF: it has no {_INDEX_FILE}") from e
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise TargetError(f"{path}/{_INDEX_FILE} is not valid JSON: {e}") from e
-        artifacts = index.get("artifacts") if isinstance(index, dict) else None
-        if not isinstance(artifacts, list):
-            raise TargetError(f"{path}/{_INDEX_FILE} has no `artifacts` list")
-        self._artifacts = [a for a in artifacts if isinstance(a, dict) and isinstance(a.get("repository"), str)
-                           and isinstance(a.get("digest"), str)]
+            raise UsageError(f"{path} is not a CTF: it has no {INDEX_FILE}") from e
+        # read leniently: an entry without repository and digest strings is skipped, as before
+        self._index = ArtifactIndex.from_json(data, f"{path}/{INDEX_FILE}", on_malformed=Malformed.SKIP)
 
     @property
     def name(self) -> str:
@@ -140,7 +126,7 @@ class CtfArchive:
 
     @staticmethod
     def _blob(digest: str) -> str:
-        return "blobs/" + digest.replace(":", ".", 1)
+        return blob_name(digest)
 
     def exists(self, repository: str, descriptor: Descriptor) -> bool:
         return self._files.sizes.get(self._blob(descriptor.digest)) == descriptor.size
@@ -153,25 +139,20 @@ class CtfArchive:
         return self._files.open(self._blob(descriptor.digest))
 
     def resolve(self, repository: str, reference: str) -> Descriptor:
-        digest = reference
-        if not reference.startswith("sha256:"):
-            found = [a["digest"] for a in self._artifacts
-                     if a["repository"] == repository and a.get("tag") == reference]
-            if not found:
-                raise NotFound(f"{self.name}/{repository}:{reference} not found", reference=f"{repository}:{reference}")
-            digest = found[0]
+        digest = reference if reference.startswith("sha256:") else self._index.lookup(repository, reference)
+        if digest is None:
+            raise NotFound(f"{self.name}/{repository}:{reference} not found", reference=f"{repository}:{reference}")
         name = self._blob(digest)
         if name not in self._files.sizes:
             raise NotFound(f"{self.name}/{repository}@{digest} not found", reference=f"{repository}@{digest}")
-        return Descriptor(media_type=_media_type(self._files.read(name, 4 << 20)), digest=digest,
+        return Descriptor(media_type=media_type_of(self._files.read(name, 4 << 20)), digest=digest,
                           size=self._files.sizes[name])
 
     def tags(self, repository: str) -> list[str]:
-        return sorted({a["tag"] for a in self._artifacts if a["repository"] == repository
-                       and isinstance(a.get("tag"), str) and a["tag"]})
+        return self._index.tags(repository)
 
     def repositories(self) -> list[str]:
-        return sorted({a["repository"] for a in self._artifacts})
+        return self._index.repositories()
 
 
 class ComponentArchive:

@@ -1,9 +1,8 @@
 """Release plan parts -> OCM component descriptors, schema v2 (pure).
 
-Accesses are location independent, so a descriptor stays valid wherever the release is published or copied:
-OCI manifests and indexes are `relativeOciReference` (`<repository>:<tag>@<digest>`, relative to the registry or
-layout base that holds the component version), and artefact files are `localBlob`s stored as layers of the component
-version's own manifest (mounted from the release repository, never sent twice). See docs/design.md.
+Resources point at the OCI artefacts by tag and digest, as `ocm.access` builds them from an `Addressing`: manifests
+and indexes as absolute `ociArtifact` references, files as `ociBlob`s of the release repository (by reference) or as
+`localBlob`s of the component version (by value). See docs/design.md.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from typing import Any
 
 from ..oci.model import Descriptor
 from ..spec.model import Container, Flavor, ReleaseSpec
+from .access import AccessMode, Addressing, local_blob_access, oci_artifact_access, oci_blob_access
 
 __all__ = [
     "OciArtefactRef",
@@ -42,15 +42,12 @@ class OciArtefactRef:
     tag: str
     descriptor: Descriptor
 
-    @property
-    def reference(self) -> str:
-        return f"{self.repository}:{self.tag}@{self.descriptor.digest}"
-
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class FileResource:
-    """A build artefact file published as a local blob: its role name, OCM type, media type, digest and size."""
+    """A build artefact file: a layer in `repository`, or in no OCI artefact (None: always a local blob)."""
 
+    repository: str | None
     role: str
     resource_type: str
     media_type: str
@@ -62,13 +59,15 @@ def _digest(normalisation: str, digest: str) -> dict[str, str]:
     return {"hashAlgorithm": "SHA-256", "normalisationAlgorithm": normalisation, "value": digest.split(":", 1)[1]}
 
 
-def _oci_resource(name: str, type_: str, version: str, ref: OciArtefactRef, extra: dict[str, str]) -> dict[str, Any]:
+def _oci_resource(
+    at: Addressing, name: str, type_: str, version: str, ref: OciArtefactRef, extra: dict[str, str]
+) -> dict[str, Any]:
     res: dict[str, Any] = {
         "name": name,
         "version": version,
         "type": type_,
         "relation": "local",
-        "access": {"type": "relativeOciReference", "reference": ref.reference},
+        "access": oci_artifact_access(at, ref.repository, ref.tag, ref.descriptor.digest),
         "digest": _digest("ociArtifactDigest/v1", ref.descriptor.digest),
     }
     if extra:
@@ -76,13 +75,17 @@ def _oci_resource(name: str, type_: str, version: str, ref: OciArtefactRef, extr
     return res
 
 
-def _blob_resource(name: str, version: str, f: FileResource, extra: dict[str, str]) -> dict[str, Any]:
+def _blob_resource(at: Addressing, name: str, version: str, f: FileResource, extra: dict[str, str]) -> dict[str, Any]:
+    if at.mode is AccessMode.VALUE or f.repository is None:
+        access = local_blob_access(f.media_type, f.digest)
+    else:
+        access = oci_blob_access(at, f.repository, f.media_type, f.digest, f.size)
     res: dict[str, Any] = {
         "name": name,
         "version": version,
         "type": f.resource_type,
         "relation": "local",
-        "access": {"type": "localBlob", "localReference": f.digest, "mediaType": f.media_type},
+        "access": access,
         "digest": _digest("genericBlobDigest/v1", f.digest),
     }
     if extra:
@@ -124,34 +127,34 @@ def flavor_identity(flavor: Flavor) -> dict[str, str]:
 
 
 def render_cloud_images(
-    spec: ReleaseSpec, flavors: Sequence[tuple[Flavor, OciArtefactRef, Sequence[FileResource]]]
+    spec: ReleaseSpec, flavors: Sequence[tuple[Flavor, OciArtefactRef, Sequence[FileResource]]], at: Addressing
 ) -> dict[str, Any]:
     """One resource for each flavor manifest and one for each of its files, identified like Gardener does."""
     resources: list[dict[str, Any]] = []
     for flavor, ref, files in flavors:
         identity = flavor_identity(flavor)
-        resources.append(_oci_resource(FLAVOR_RESOURCE, "ociArtifact", spec.version, ref, identity))
+        resources.append(_oci_resource(at, FLAVOR_RESOURCE, "ociArtifact", spec.version, ref, identity))
         platform_image = spec.platform(flavor.platform).images[:1]
         for f in files:
             name = PLATFORM_IMAGE_RESOURCE if f.role in platform_image else f.role
-            resources.append(_blob_resource(name, spec.version, f, identity))
+            resources.append(_blob_resource(at, name, spec.version, f, identity))
     return _component(spec, spec.components.cloud_images, resources)
 
 
 def render_container_images(
-    spec: ReleaseSpec, containers: Sequence[tuple[Container, OciArtefactRef, Sequence[FileResource]]]
+    spec: ReleaseSpec, containers: Sequence[tuple[Container, OciArtefactRef, Sequence[FileResource]]], at: Addressing
 ) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
     for container, ref, files in containers:
         identity = {"architecture": container.arch, "os": "linux"}
-        resources.append(_oci_resource(container.name, "ociImage", spec.version, ref, identity))
-        resources.extend(_blob_resource(f"{container.name}-{f.role}", spec.version, f, identity) for f in files)
+        resources.append(_oci_resource(at, container.name, "ociImage", spec.version, ref, identity))
+        resources.extend(_blob_resource(at, f"{container.name}-{f.role}", spec.version, f, identity) for f in files)
     return _component(spec, spec.components.container_images, resources)
 
 
-def render_release(spec: ReleaseSpec, index: OciArtefactRef) -> dict[str, Any]:
+def render_release(spec: ReleaseSpec, index: OciArtefactRef, at: Addressing) -> dict[str, Any]:
     """The release: git source, the release index, external references, and the two sub-components."""
-    resources = [_oci_resource("release-index", "ociImage", spec.version, index, {})]
+    resources = [_oci_resource(at, "release-index", "ociImage", spec.version, index, {})]
     for ext in spec.external_references:
         access: dict[str, Any]
         if ext.url is not None:

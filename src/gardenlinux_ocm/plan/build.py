@@ -9,6 +9,7 @@ from ..artefacts.archive import FileRange
 from ..artefacts.inventory import ArtefactFile, ContainerArtefacts, FlavorArtefacts, Inventory
 from ..oci.model import EMPTY_DESCRIPTOR, EMPTY_JSON, Descriptor, MediaType, Platform, canonical_json, descriptor_for
 from ..oci.model import version_to_tag as _tag
+from ..ocm.access import Addressing
 from ..ocm.pack import PackedComponent, pack_component
 from ..ocm.render import (
     FileResource,
@@ -99,9 +100,10 @@ def _flavor_manifest(spec: ReleaseSpec, fa: FlavorArtefacts) -> bytes:
     )
 
 
-def _file_resources(files: Sequence[ArtefactFile]) -> list[FileResource]:
+def _file_resources(repository: str | None, files: Sequence[ArtefactFile]) -> list[FileResource]:
     return [
         FileResource(
+            repository=repository,
             role=f.role.name,
             resource_type=f.role.resource_type,
             media_type=f.role.media_type,
@@ -112,8 +114,12 @@ def _file_resources(files: Sequence[ArtefactFile]) -> list[FileResource]:
     ]
 
 
-def build_plan(spec: ReleaseSpec, inventory: Inventory) -> ReleasePlan:
-    """Every object of the release, in publish order: flavors, containers, the release index, then components."""
+def build_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addressing | None = None) -> ReleasePlan:
+    """Every object of the release, in publish order: flavors, containers, the release index, then components.
+
+    `addressing` says where the descriptors' accesses point (default: by reference, under `ocm.access.LOCAL_BASE`).
+    """
+    at = addressing or Addressing()
     repo = spec.release_repository
     contents: dict[str, Content] = {EMPTY_DESCRIPTOR.digest: Content(data=EMPTY_JSON)}
     roots: list[Root] = []
@@ -148,7 +154,7 @@ def build_plan(spec: ReleaseSpec, inventory: Inventory) -> ReleasePlan:
         entry = Descriptor(media_type=desc.media_type, digest=desc.digest, size=desc.size, platform=platform)
         index_entries.append(entry.with_annotations(_selector_annotations(spec, fa.flavor)).to_dict())
         flavor_refs.append(
-            (fa.flavor, OciArtefactRef(repository=repo, tag=tag, descriptor=desc), _file_resources(fa.files))
+            (fa.flavor, OciArtefactRef(repository=repo, tag=tag, descriptor=desc), _file_resources(repo, fa.files))
         )
 
     # Container images first: clients that take the first matching linux entry get the container.
@@ -170,9 +176,9 @@ def build_plan(spec: ReleaseSpec, inventory: Inventory) -> ReleasePlan:
     )
 
     descriptors = [
-        render_cloud_images(spec, flavor_refs),
-        render_container_images(spec, container_refs),
-        render_release(spec, OciArtefactRef(repository=repo, tag=index_tag, descriptor=index_desc)),
+        render_cloud_images(spec, flavor_refs, at),
+        render_container_images(spec, container_refs, at),
+        render_release(spec, OciArtefactRef(repository=repo, tag=index_tag, descriptor=index_desc), at),
     ]
     return pack_plan(spec.version, contents, roots, descriptors, blob_sizes)
 
@@ -196,7 +202,7 @@ def _plan_container(
     platform = Platform(architecture=image.platform.architecture, os="linux")
     entry = Descriptor(media_type=bare.media_type, digest=bare.digest, size=bare.size, platform=platform).to_dict()
     ref = OciArtefactRef(repository=spec.release_repository, tag=tag, descriptor=bare)
-    return contents, root, entry, (ca.container, ref, _file_resources(ca.files))
+    return contents, root, entry, (ca.container, ref, _file_resources(None, ca.files))  # in no image
 
 
 def pack_plan(

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import copy as _copy
 import dataclasses
-import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import SigningError, VerificationError
+from ..errors import PlanError, SigningError, VerificationError
 from ..oci.changes import OnChange
 from ..oci.copy import CopyRoot, CopyStats, Event, copy
 from ..oci.memory import MemoryTarget
-from ..oci.model import MediaType, descriptor_for
-from ..oci.target import Target
+from ..oci.target import ReadOnlyTarget, Target
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME
-from ..ocm.fetch import ComponentVersion, referenced_first
+from ..ocm.fetch import referenced_first
 from ..ocm.normalise import NormalisationAlgorithm, descriptor_digest
-from ..ocm.pack import PackedComponent, pack_component
+from ..ocm.rebase import repack, stage
 from ..ocm.signing import SignatureAlgorithm, sign_digest, signature_entry
 from ..plan.build import pack_plan
 from ..plan.model import ReleasePlan
@@ -154,29 +152,17 @@ def sign_plan(plan: ReleasePlan, private_key: rsa.RSAPrivateKey, *,
     return pack_plan(plan.version, plan.contents, plan.roots, signed, blob_sizes)
 
 
-def _repack(cv: ComponentVersion, descriptor: Mapping[str, Any]) -> PackedComponent:
-    sizes = {layer.digest: layer.size for layer in cv.layers}
-    try:
-        packed = pack_component(descriptor, sizes)
-    except KeyError as e:
-        raise SigningError(f"{cv.reference}: local blob {e.args[0]} is not a layer of the component version") from e
-    dropped = sorted(set(sizes) - {b.digest for b in packed.local_blobs})
-    if dropped:
-        raise SigningError(f"{cv.reference}: re-packing the signed descriptor would drop layers {', '.join(dropped)}",
-                           hint="only layers that resources reference as localBlob can be carried over")
-    return packed
-
-
 def sign_published(target: Target, component: str, version: str, private_key: rsa.RSAPrivateKey, *,
                    algorithm: SignatureAlgorithm | str = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
                    name: str = DEFAULT_SIGNATURE_NAME, jobs: int = 4,
-                   on_event: Callable[[Event], None] | None = None) -> SignResult:
+                   on_event: Callable[[Event], None] | None = None,
+                   open_registry: Callable[[str], ReadOnlyTarget] | None = None) -> SignResult:
     """Sign a published component version and its references in place: verify, sign, re-pack, copy, re-tag.
 
     Refuses with `NotVerified`, before writing anything, what does not verify (a missing or truncated blob, a
     corrupt manifest, a wrong digest), so a signature never vouches for it.
     """
-    report = verify(target, component, version)
+    report = verify(target, component, version, open_registry=open_registry)
     if not report.ok:
         raise NotVerified(report)
     order = referenced_first(target, [(component, version)])
@@ -185,12 +171,11 @@ def sign_published(target: Target, component: str, version: str, private_key: rs
     roots: list[CopyRoot] = []
     done: list[SignedComponent] = []
     for cv, descriptor in zip(order, signed, strict=True):
-        packed = _repack(cv, descriptor)
-        parts = ((packed.config, MediaType.OCM_CONFIG), (packed.layer, MediaType.OCM_DESCRIPTOR_YAML_TAR),
-                 (packed.manifest, MediaType.OCI_MANIFEST))
-        for data, media_type in parts:
-            source.push(packed.repository, descriptor_for(data, media_type), io.BytesIO(data))
-        roots.append(CopyRoot(repository=packed.repository, descriptor=packed.manifest_descriptor, tags=(packed.tag,)))
+        try:
+            packed = repack(cv, descriptor)
+        except PlanError as e:
+            raise SigningError(e.message, hint=e.hint) from e
+        roots.append(stage(source, packed))
         done.append(SignedComponent(name=packed.name, version=packed.version,
                                     reference=f"{packed.repository}:{packed.tag}",
                                     before=cv.manifest_descriptor.digest, after=packed.manifest_descriptor.digest))

@@ -2,12 +2,14 @@
 
 From one component version it follows every `componentReference` (cycles and missing components become failed
 checks), validates each descriptor against the OCM v2 schema that gardener-ocm ships, resolves every resource access
-(`relativeOciReference`/`ociArtifact` on the same base: the manifest exists, tag and digest agree, the digest is the
-resource digest; `localBlob`: the layer exists with its size and digest), walks the graph under each manifest (reads
-and parses every manifest and index, checks every blob's stored size without reading it, or with `deep` re-hashes
-every blob, streaming), checks that every OCI index resource lists the manifests the component closure describes,
-and checks reference digests and signatures. Nothing here raises for what the target holds, however corrupt (a
-truncated manifest, one that is not JSON or has the wrong shape, is a failed check); only bad arguments raise.
+where it points (`trust.locations`: the target itself, or the registry an absolute reference names): `ociArtifact`
+and `relativeOciReference` (the manifest exists, tag and digest agree, the digest is the resource digest), `ociBlob`
+(the blob exists in that repository with its size) and `localBlob` (the layer exists with its size and digest); it
+walks the graph under each manifest (reads and parses every manifest and index, checks every blob's stored size
+without reading it, or with `deep` re-hashes every blob, streaming), checks that every OCI index resource lists the
+manifests the component closure describes, and checks reference digests and signatures. Nothing here raises for what
+the target holds, however corrupt (a truncated manifest, one that is not JSON or has the wrong shape, is a failed
+check); only bad arguments raise.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped,unused-ignore]  # stubs are not a dependency
@@ -31,6 +33,7 @@ from ..ocm.archives import TITLE
 from ..ocm.fetch import ComponentVersion, fetch_component, list_versions
 from ..ocm.pack import COMPONENT_DESCRIPTORS, component_repository
 from .content import MAX_MANIFEST, ContentWalker
+from .locations import Location, Locations
 from .model import TARGET_ERRORS, Check, CheckKind, VerifyReport, _dict, _dicts, _message, _references, _short
 from .signatures import _SignatureChecks, descriptor_digest_matches
 
@@ -39,6 +42,7 @@ __all__ = ["CheckKind", "Check", "VerifyReport", "verify", "default_component", 
 
 RELEASE_COMPONENT = "github.com/gardenlinux/gardenlinux"
 _OCI_ACCESS = frozenset({"ociartifact", "ociregistry", "ociimage", "ociartefact"})
+_OCI_BLOB = frozenset({"ociblob", "ociimagelayer"})
 _LOCAL_BLOB = frozenset({"localblob", "localfilesystemblob"})
 _OCI_DIGEST = frozenset({"ociArtifactDigest/v1", "ociArtefactDigest/v1"})
 _EXCLUDED = "EXCLUDE-FROM-SIGNATURE"
@@ -53,14 +57,27 @@ def default_component(target: ReadOnlyTarget) -> str:
 
 def verify(target: ReadOnlyTarget, component: str | None = None, version: str | None = None, *, deep: bool = False,
            public_keys: Sequence[tuple[str | None, rsa.RSAPublicKey]] = (),
-           signature_names: Sequence[str] = ()) -> VerifyReport:
+           signature_names: Sequence[str] = (), reference_bases: Sequence[str] = (),
+           open_registry: Callable[[str], ReadOnlyTarget] | None = None) -> VerifyReport:
     """Verify a component version and everything it references; `version=None` takes the newest on the target.
 
     `public_keys` pairs a signature name (None: any signature) with a key; `signature_names` without a key check
-    only that the recorded digest matches (integrity, not authenticity).
+    only that the recorded digest matches (integrity, not authenticity). Accesses under one of `reference_bases`
+    (besides the target's own base) are looked up on the target; other registries they name are opened with
+    `open_registry(host)`, and reported unchecked without it.
     """
     name = component or default_component(target)
-    v = _Verifier(target, deep)
+    locations = Locations(target, bases=reference_bases, open_registry=open_registry)
+    try:
+        return _verify(target, name, version, deep, public_keys, signature_names, locations)
+    finally:
+        locations.close()
+
+
+def _verify(target: ReadOnlyTarget, name: str, version: str | None, deep: bool,
+            public_keys: Sequence[tuple[str | None, rsa.RSAPublicKey]], signature_names: Sequence[str],
+            locations: Locations) -> VerifyReport:
+    v = _Verifier(target, deep, locations)
     if version is None:
         try:
             versions = list_versions(target, name)
@@ -117,15 +134,21 @@ def _schema_problem(descriptor: Mapping[str, Any]) -> str | None:
 
 
 class _Verifier(_SignatureChecks):
-    def __init__(self, target: ReadOnlyTarget, deep: bool) -> None:
-        self.target, self.deep = target, deep
+    def __init__(self, target: ReadOnlyTarget, deep: bool, locations: Locations) -> None:
+        self.target, self.deep, self.locations = target, deep, locations
         self.checks: list[Check] = []
         self.loaded: dict[tuple[str, str], ComponentVersion | None] = {}
         self.order: list[tuple[str, str]] = []
-        # per component: OCI resources on this target as (repository, descriptor, subject)
-        self.oci: dict[tuple[str, str], list[tuple[str, Descriptor, str]]] = {}
-        self.indexes: list[tuple[tuple[str, str], str, str, Descriptor, str]] = []  # key, repo, tag, desc, subject
-        self.content = ContentWalker(target, deep=deep)
+        # per component: OCI resources as ((target name, repository), descriptor, subject)
+        self.oci: dict[tuple[str, str], list[tuple[tuple[str, str], Descriptor, str]]] = {}
+        # key, where (target, repository), tag, descriptor, subject
+        self.indexes: list[tuple[tuple[str, str], Location, str, Descriptor, str]] = []
+        self.walkers: dict[str, ContentWalker] = {}
+
+    def walker(self, target: ReadOnlyTarget) -> ContentWalker:
+        if target.name not in self.walkers:
+            self.walkers[target.name] = ContentWalker(target, deep=self.deep)
+        return self.walkers[target.name]
 
     # -- components and references
     def walk(self, name: str, version: str, stack: tuple[tuple[str, str], ...]) -> None:
@@ -148,7 +171,7 @@ class _Verifier(_SignatureChecks):
                  f"{cv.reference} holds {named[0]}:{named[1]}", label)
         problem = _schema_problem(cv.descriptor)
         self.add(CheckKind.SCHEMA, _short(name), problem is None, problem or "valid OCM v2 descriptor", label)
-        self.add_graph(cv.repository, cv.manifest_descriptor, _short(name), label)
+        self.add_graph(self.target, cv.repository, cv.manifest_descriptor, _short(name), label)
         self.oci[key] = []
         for res in _dicts(comp.get("resources")):
             self.check_resource(cv, key, res)
@@ -175,17 +198,21 @@ class _Verifier(_SignatureChecks):
         access, digest = _dict(res.get("access")), _dict(res.get("digest"))
         kind = _access_type(access)
         excluded = digest.get("normalisationAlgorithm") == _EXCLUDED
-        reference = None
+        external = excluded or res.get("relation") == "external"
+        where: Location | str | None = None
         if kind == "relativeocireference":
-            reference = str(access.get("reference", ""))
-        elif kind in _OCI_ACCESS:
-            image, base = str(access.get("imageReference", "")), self.target.name.rstrip("/") + "/"
-            reference = image[len(base):] if image.startswith(base) else None
+            where = Location(self.target, str(access.get("reference", "")))
+        elif kind in _OCI_ACCESS | _OCI_BLOB and not external:
+            where = self.locations.locate(str(access.get("ref") or access.get("imageReference") or ""))
         if kind in _LOCAL_BLOB:
             self.check_local_blob(cv, access, digest, subject, label)
-        elif reference is not None:
-            self.check_oci(key, reference, digest, subject, label)
-        elif excluded or res.get("relation") == "external":
+        elif isinstance(where, str):
+            self.add(CheckKind.RESOURCE, subject, False, f"{access.get('type')} access: {where}", label)
+        elif where is not None and kind in _OCI_BLOB:
+            self.check_oci_blob(where, access, digest, subject, label)
+        elif where is not None:
+            self.check_oci(key, where, digest, subject, label)
+        elif external:
             self.add(CheckKind.RESOURCE, subject, True, f"external ({access.get('type', 'no')} access), not checked",
                      label, True)
         else:
@@ -200,8 +227,9 @@ class _Verifier(_SignatureChecks):
             return None
         return "sha256:" + str(digest.get("value", "")).lower()
 
-    def check_oci(self, key: tuple[str, str], reference: str, digest: Mapping[str, Any], subject: str,
+    def check_oci(self, key: tuple[str, str], where: Location, digest: Mapping[str, Any], subject: str,
                   label: str) -> None:
+        target, reference = where.target, where.rest
         repo, tag, pinned = _split_reference(reference)
         problems: list[str] = []
         found: Descriptor | None = None
@@ -209,7 +237,7 @@ class _Verifier(_SignatureChecks):
             if not ref:
                 continue
             try:
-                desc = self.target.resolve(repo, ref)
+                desc = target.resolve(repo, ref)
             except TARGET_ERRORS as e:
                 state = "not found" if isinstance(e, NotFound) else "unreadable"
                 problems.append(f"{repo}{'@' if ref == pinned else ':'}{ref} {state} ({_message(e)})")
@@ -222,14 +250,44 @@ class _Verifier(_SignatureChecks):
             problems.append(f"digest mismatch: the resource digest is {expected}, the artefact is {found.digest}")
         if not pinned and not tag:
             problems.append(f"reference {reference!r} names neither a tag nor a digest")
-        self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or f"{reference} resolves", label)
+        shown = reference if target is self.target else f"{target.name}/{reference}"
+        self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or f"{shown} resolves", label)
         if found is None:
             return
         if found.media_type in INDEX_MEDIA_TYPES:
-            self.indexes.append((key, repo, tag, found, subject))
+            self.indexes.append((key, Location(target, repo), tag, found, subject))
         else:  # index rows name what the index lists: the tag (e.g. gardenlinux:1473.0-aws-gardener_prod-amd64)
-            self.oci[key].append((repo, found, f"{repo}:{tag}" if tag else subject))
-        self.add_graph(repo, found, subject, label)
+            self.oci[key].append(((target.name, repo), found, f"{repo}:{tag}" if tag else subject))
+        self.add_graph(target, repo, found, subject, label)
+
+    def check_oci_blob(self, where: Location, access: Mapping[str, Any], digest: Mapping[str, Any], subject: str,
+                       label: str) -> None:
+        """An `ociBlob`: the blob is in that repository with the size the access states, and is the resource."""
+        target, repo = where.target, where.rest
+        problems: list[str] = []
+        blob_digest, size = access.get("digest"), access.get("size")
+        if not isinstance(blob_digest, str) or not isinstance(size, int) or ":" in repo or "@" in repo:
+            self.add(CheckKind.RESOURCE, subject, False, "ociBlob access needs a repository without tag or digest, "
+                     "a digest and a size", label)
+            return
+        blob = Descriptor(media_type=str(access.get("mediaType") or "application/octet-stream"), digest=blob_digest,
+                          size=size)
+        try:
+            stored = stored_size(target, repo, blob)
+            if stored is None:
+                problems.append(f"blob {blob_digest} ({size} bytes) not found in {repo}")
+            elif stored != size:
+                problems.append(f"blob {blob_digest} in {repo} is {stored} bytes, the access says {size}")
+        except TARGET_ERRORS as e:
+            problems.append(f"blob {blob_digest} in {repo}: unreadable: {_message(e)}")
+        expected = self._expected(digest, frozenset({"genericBlobDigest/v1"}))
+        if expected and expected != blob_digest:
+            problems.append(f"digest mismatch: the resource digest is {expected}, the access names {blob_digest}")
+        shown = repo if target is self.target else f"{target.name}/{repo}"
+        self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems)
+                 or f"blob {blob_digest} ({size} bytes) in {shown}", label)
+        if self.deep and not problems:
+            self.add_graph(target, repo, blob, subject, label)
 
     def check_local_blob(self, cv: ComponentVersion, access: Mapping[str, Any], digest: Mapping[str, Any],
                          subject: str, label: str) -> None:
@@ -261,17 +319,18 @@ class _Verifier(_SignatureChecks):
             note += "; its digest is of the OCI artefact inside, not compared"
         self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or note, label)
         if self.deep:
-            self.add_graph(cv.repository, layer, subject, label)
+            self.add_graph(self.target, cv.repository, layer, subject, label)
 
     # -- the graph under a manifest: sizes (shallow) or digests (deep)
-    def add_graph(self, repo: str, desc: Descriptor, subject: str, label: str) -> None:
+    def add_graph(self, target: ReadOnlyTarget, repo: str, desc: Descriptor, subject: str, label: str) -> None:
         """Check every object reachable from `desc`: SIZE rows in the shallow mode, CONTENT rows with `deep`."""
-        result = self.content.check(repo, desc)
+        walker = self.walker(target)
+        result = walker.check(repo, desc)
         if self.deep:
             self.add(CheckKind.CONTENT, subject, result.ok, "; ".join(result.problems)
                      or f"{result.objects} object(s), {result.size} bytes re-hashed", label)
             return
-        done = "sizes match" if self.content.sizes_seen else "present (this target reports no sizes)"
+        done = "sizes match" if walker.sizes_seen else "present (this target reports no sizes)"
         self.add(CheckKind.SIZE, subject, result.ok, "; ".join(result.problems)
                  or f"{result.objects} object(s), {result.size} bytes: manifests read, {done}", label)
 
@@ -286,19 +345,20 @@ class _Verifier(_SignatureChecks):
         return seen
 
     def check_indexes(self) -> None:
-        for key, repo, tag, desc, index_subject in self.indexes:
-            label = f"{key[0]}:{key[1]}"
-            described = {d.digest: s for k in self._closure(key) for r, d, s in self.oci.get(k, []) if r == repo}
+        for key, location, tag, desc, index_subject in self.indexes:
+            label, target, repo = f"{key[0]}:{key[1]}", location.target, location.rest
+            described = {d.digest: s for k in self._closure(key) for r, d, s in self.oci.get(k, [])
+                         if r == (target.name, repo)}
             candidates = [(f"{repo}@{desc.digest}", desc)]
             try:
-                at_tag = self.target.resolve(repo, tag) if tag else desc
+                at_tag = target.resolve(repo, tag) if tag else desc
             except TARGET_ERRORS:
                 at_tag = desc  # reported by the resource check
             if at_tag.digest != desc.digest:
                 candidates.append((f"{repo}:{tag} ({at_tag.digest})", at_tag))
             for where, index in candidates:
                 try:
-                    with self.target.fetch(repo, index) as f:
+                    with target.fetch(repo, index) as f:
                         doc = json.loads(f.read(MAX_MANIFEST))
                     listed = {str(m.get("digest")) for m in doc.get("manifests") or []}
                 except TARGET_ERRORS as e:

@@ -26,6 +26,7 @@ from gardenlinux_ocm.errors import TargetError
 from gardenlinux_ocm.oci._layout_files import LEGACY_GRACE
 from gardenlinux_ocm.oci.layout import MAX_INDEX_BYTES, LayoutTarget
 from gardenlinux_ocm.oci.model import descriptor_for, sha256_digest
+from gardenlinux_ocm.ocm.access import AccessMode, Addressing
 from gardenlinux_ocm.plan.model import ReleasePlan
 from support.release import COMPONENTS, VERSION, publish_args
 
@@ -216,8 +217,10 @@ _PUBLISHER = """
 import pathlib, sys, time
 from gardenlinux_ocm import api
 from gardenlinux_ocm.oci.layout import LayoutTarget
+from gardenlinux_ocm.ocm.access import AccessMode, Addressing
 components, artefacts, layout, go = map(pathlib.Path, sys.argv[1:])
-_, plan = api.plan_release(components, "1473.0", artefacts)
+# by value: the component versions hold the files as local blobs, linked from the release repository
+_, plan = api.plan_release(components, "1473.0", artefacts, Addressing(mode=AccessMode.VALUE))
 while not go.exists():  # start the transfers together, so that they overlap
     time.sleep(0.001)
 print(api.publish(plan, LayoutTarget(layout), jobs=8).stats.blobs_mounted)
@@ -244,7 +247,7 @@ def test_concurrent_publishes_leave_no_temporary_and_converge(samples: Path, tmp
     _assert_consistent(layout)
     report = api.verify(LayoutTarget(layout, read_only=True), deep=True)
     assert report.ok, report.failures
-    _, plan = api.plan_release(COMPONENTS, VERSION, samples)
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples, Addressing(mode=AccessMode.VALUE))
     assert api.publish(plan, LayoutTarget(layout)).stats.wrote_nothing
 
 

@@ -18,6 +18,7 @@ from gardenlinux_ocm.oci.layout import LayoutTarget
 from gardenlinux_ocm.oci.memory import MemoryTarget, PlanSource
 from gardenlinux_ocm.oci.model import EMPTY_DESCRIPTOR, EMPTY_JSON, MediaType, canonical_json, descriptor_for
 from gardenlinux_ocm.oci.target import Target
+from gardenlinux_ocm.ocm.access import AccessMode, Addressing
 from gardenlinux_ocm.targets import TargetKind, open_source, open_target, parse_target
 from support.release import COMPONENTS, VERSION, publish_args
 
@@ -127,7 +128,7 @@ def test_layout_index_is_sorted_and_atomic(published: Path) -> None:
 
 
 def test_second_publish_writes_nothing(samples: Path, tmp_path: Path) -> None:
-    _, plan = api.plan_release(COMPONENTS, VERSION, samples)
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples, Addressing(mode=AccessMode.VALUE))
     target = Counting(LayoutTarget(tmp_path / "oci"))
     first = api.publish(plan, target)
     assert first.stats.blobs_pushed > 0 and first.stats.blobs_mounted > 0  # local blobs are linked, not sent

@@ -102,8 +102,13 @@ def test_cloud_images_identity_like_gardener(samples: Path) -> None:
     )
     assert image["type"] == "virtual_machine_image"
     flavor = next(r for r in resources if r["name"] == "flavor" and r["extraIdentity"] == image["extraIdentity"])
-    assert flavor["access"]["type"] == "relativeOciReference"
-    assert flavor["access"]["reference"].startswith("gardenlinux:1473.0-aws-gardener_prod-amd64@sha256:")
+    assert flavor["access"]["type"] == "ociArtifact"
+    reference = flavor["access"]["imageReference"]
+    assert reference.startswith("local.invalid/gardenlinux:1473.0-aws-gardener_prod-amd64@sha256:")
+    assert image["access"] == {"type": "ociBlob", "ref": "local.invalid/gardenlinux", "imageReference":
+                               "local.invalid/gardenlinux", "mediaType": "application/io.gardenlinux.image.archive."
+                               "format.raw", "digest": "sha256:" + image["digest"]["value"],
+                               "size": image["access"]["size"]}
     assert flavor["digest"]["normalisationAlgorithm"] == "ociArtifactDigest/v1"
     assert image["digest"]["normalisationAlgorithm"] == "genericBlobDigest/v1"
     identities = [(r["name"], tuple(sorted(r.get("extraIdentity", {}).items()))) for r in resources]

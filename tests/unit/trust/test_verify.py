@@ -77,7 +77,7 @@ def _republish(target: Target, cv: ComponentVersion, descriptor: dict[str, Any])
 
 
 def _first_blob_resource(descriptor: dict[str, Any]) -> dict[str, Any]:
-    return next(r for r in descriptor["component"]["resources"] if r["access"]["type"] == "localBlob")
+    return next(r for r in descriptor["component"]["resources"] if r["access"]["type"] == "ociBlob")
 
 
 # -- a clean release
@@ -140,16 +140,18 @@ def test_every_descriptor_validates_against_the_reference_schemas(
 
 
 def test_changed_blob_is_found_by_deep_only(release: LayoutTarget) -> None:
-    cv = fetch_component(release, CLOUD, VERSION)
-    layer = cv.layers[0]
-    blob = release.root / cv.repository / "blobs" / "sha256" / layer.hex
+    resource = _first_blob_resource(fetch_component(release, CLOUD, VERSION).descriptor)
+    digest = resource["access"]["digest"]
+    blob = release.root / "gardenlinux" / "blobs" / "sha256" / digest.removeprefix("sha256:")
     data = bytearray(blob.read_bytes())
     data[0] ^= 0xFF
     blob.write_bytes(bytes(data))
     assert verify(release).ok
     failures = _failures(verify(release, deep=True))
     assert {c.kind for c in failures} == {CheckKind.CONTENT}
-    assert all(f"{cv.repository}@{layer.digest}" in c.detail and "hashes to" in c.detail for c in failures)
+    assert all(f"gardenlinux@{digest}" in c.detail and "hashes to" in c.detail for c in failures)
+    # the resource itself, the flavor manifest that lists the file, and the release index above it
+    assert len(failures) == 3 and any(c.subject.startswith(f"cloud-images: {resource['name']}[") for c in failures)
 
 
 def test_repointed_tag(release: LayoutTarget) -> None:

@@ -116,12 +116,15 @@ def test_a_truncated_layer_fails_without_deep_and_sign_refuses(layout: Path, key
     blob = layout / "gardenlinux" / "blobs" / "sha256" / layer["digest"].removeprefix("sha256:")
     blob.write_bytes(blob.read_bytes()[:10])
     report = verify(LayoutTarget(layout, read_only=True))
-    assert {c.kind for c in report.failures} == {CheckKind.SIZE}
+    sizes = [c for c in report.failures if c.kind is CheckKind.SIZE]
     flavor = "cloud-images: flavor[architecture=amd64 feature-flags=gardener,_prod platform=aws]"
-    assert {c.subject for c in report.failures} == {"gardenlinux: release-index", flavor}
+    assert {c.subject for c in sizes} == {"gardenlinux: release-index", flavor}
     assert all(c.detail == f"gardenlinux@{layer['digest']} is 10 bytes, its descriptor says {layer['size']}"
-               for c in report.failures)
-    assert {c.kind for c in verify(LayoutTarget(layout), deep=True).failures} == {CheckKind.CONTENT}
+               for c in sizes)
+    [access] = [c for c in report.failures if c.kind is not CheckKind.SIZE]  # the file's own ociBlob resource
+    assert access.kind is CheckKind.RESOURCE
+    assert access.detail == f"blob {layer['digest']} in gardenlinux is 10 bytes, the access says {layer['size']}"
+    assert {c.kind for c in verify(LayoutTarget(layout), deep=True).failures} == {CheckKind.CONTENT, CheckKind.RESOURCE}
     before = _snapshot(layout)
     with pytest.raises(NotVerified, match="does not verify, so it is not signed") as info:
         sign_published(LayoutTarget(layout), RELEASE, VERSION, _load(key_file))
@@ -130,11 +133,13 @@ def test_a_truncated_layer_fails_without_deep_and_sign_refuses(layout: Path, key
     assert _snapshot(layout) == before
     result = CliRunner().invoke(app, ["sign", f"oci-layout:{layout}", f"{RELEASE}:{VERSION}", "--private-key",
                                       str(key_file)])
-    assert result.exit_code == 1 and "2 failed check(s)" in result.output
+    assert result.exit_code == 1 and "3 failed check(s)" in result.output
     assert _snapshot(layout) == before
 
 
-def test_a_truncated_local_blob_fails_its_resource_and_its_component(layout: Path) -> None:
+def test_a_truncated_local_blob_fails_its_resource_and_its_component(published_by_value: Path, tmp_path: Path) -> None:
+    layout = tmp_path / "oci"
+    shutil.copytree(published_by_value, layout)
     target = LayoutTarget(layout, read_only=True)
     digest, manifest = _tagged(layout, f"component-descriptors/{CLOUD}", VERSION)
     layer = json.loads(manifest.read_bytes())["layers"][1]  # [0] is the descriptor, the others are local blobs
