@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the registry fixture and the fault pr
 from gardenlinux_ocm import api  # noqa: E402
 from gardenlinux_ocm.oci.registry import RegistryTarget  # noqa: E402
 from gardenlinux_ocm.plan.model import ReleasePlan  # noqa: E402
+from gardenlinux_ocm.targets import addressing_for  # noqa: E402
 from support.fault_proxy import Fault, FaultKind, FaultProxy, chaos_faults  # noqa: E402
 from support.registry import RegistryServer  # noqa: E402
 from support.release import COMPONENTS, VERSION, publish_args  # noqa: E402
@@ -59,12 +60,14 @@ def _complete(host: str, plan: ReleasePlan) -> bool:
         target.close()
 
 
-def _run(
-    artefacts: Path, plan: ReleasePlan, rate: float, kinds: tuple[Fault, ...], seed: int, timeout: float
-) -> dict[str, Any]:
+def _run(artefacts: Path, rate: float, kinds: tuple[Fault, ...], seed: int, timeout: float) -> dict[str, Any]:
     with RegistryServer() as registry, FaultProxy(registry.url) as proxy:
         proxy.set_chaos(rate, kinds, seed=seed)
-        command = [sys.executable, "-m", "gardenlinux_ocm", *publish_args(artefacts, f"{proxy.host}/bench")]
+        # the proxy is only the way in: the descriptors name the registry itself
+        base = f"{registry.host}/bench"
+        _, plan = api.plan_release(COMPONENTS, VERSION, artefacts, addressing_for(base))
+        command = [sys.executable, "-m", "gardenlinux_ocm",
+                   *publish_args(artefacts, f"{proxy.host}/bench", "--reference-base", base)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("GL_OCM_REGISTRY_")}
         started = time.monotonic()
         try:
@@ -98,7 +101,6 @@ def main() -> None:
 
     artefacts = Path(tempfile.mkdtemp(prefix="gl-ocm-bench-")) / VERSION
     api.sample_artefacts(COMPONENTS, VERSION, artefacts)
-    _, plan = api.plan_release(COMPONENTS, VERSION, artefacts)
     rows: list[dict[str, Any]] = []
     clean: float | None = None
     for kinds_name in args.kinds.split(","):
@@ -106,7 +108,7 @@ def main() -> None:
         for rate in (float(r) for r in args.rates.split(",")):
             if rate == 0 and rows and any(r["rate"] == 0 for r in rows):
                 continue
-            runs = [_run(artefacts, plan, rate, kinds, seed, args.timeout) for seed in range(args.runs)]
+            runs = [_run(artefacts, rate, kinds, seed, args.timeout) for seed in range(args.runs)]
             times = [r["seconds"] for r in runs if r["complete"]]
             median = statistics.median(times) if times else None
             if rate == 0 and median is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from gardenlinux_ocm import __version__
@@ -60,6 +61,36 @@ def test_bad_target_is_usage_error(samples: Path) -> None:
         publish_args(samples, "https://user:pw@example.com"),
     )
     assert result.exit_code == 2 and "user:pw" not in result.output and "***@example.com" in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--reference-base", "oci-layout:x"], "--reference-base 'oci-layout:x': write a registry base"),
+        (["--reference-base", "https://h.example/x"], "without scheme or credentials"),
+        (["--ocm-repository", "build/ocm"], "is neither oci-layout:DIR, ctf:PATH, ca:PATH nor a registry"),
+        (["--ocm-repository", "ca:x"], "component archives are read-only here"),
+        (["--access", "copy"], "'copy' is not one of 'reference', 'value'"),
+    ],
+)
+def test_bad_addressing_options_exit_2_and_write_nothing(
+    samples: Path, tmp_path: Path, extra: list[str], expected: str
+) -> None:
+    target = tmp_path / "oci"
+    result = runner.invoke(app, publish_args(samples, f"oci-layout:{target}", *extra))
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not target.exists()
+
+
+def test_render_names_the_registry_the_release_is_published_to(samples: Path) -> None:
+    result = runner.invoke(app, ["render", "1473.0", "--artefacts", str(samples), "--format", "json",
+                                 "--to", "registry.example.com/gardener-project/releases"])
+    assert result.exit_code == 0, result.output
+    release = json.loads(result.stdout)[2]["component"]
+    [index] = [r for r in release["resources"] if r["name"] == "release-index"]
+    assert index["access"]["imageReference"].startswith(
+        "registry.example.com/gardener-project/releases/gardenlinux:1473.0@sha256:")
 
 
 def test_every_command_has_help() -> None:
