@@ -20,10 +20,12 @@ from ..errors import InventoryError
 from ..spec.model import Container, Flavor, ReleaseSpec, Role
 from ._files import kind_of, open_regular
 from .archive import ArchiveError, ContainerArchive, read_container_archive
+from .packages import Package, read_package_list
 
 __all__ = ["ArtefactFile", "FlavorArtefacts", "ContainerArtefacts", "Inventory", "scan", "classify", "file_digest"]
 
 _ARCHIVE_SUFFIX = "oci"
+PACKAGE_LIST_ROLE = "package-list"  # the role whose file lists the flavor's packages
 _MAX_LISTED = 20
 
 
@@ -43,6 +45,7 @@ class ArtefactFile:
 class FlavorArtefacts:
     flavor: Flavor
     files: tuple[ArtefactFile, ...]  # in the spec's role order
+    packages: tuple[Package, ...] = ()  # from the package list (`.manifest`), in file order
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,7 +276,19 @@ def scan(directory: Path, spec: ReleaseSpec) -> Inventory:
             problems.extend(f"{rel}: {p}" for p in e.problems)
             return None
 
-    flavors = tuple(FlavorArtefacts(flavor=f, files=measure(f.name)) for f in spec.flavors)
+    def packages(files: tuple[ArtefactFile, ...]) -> tuple[Package, ...]:
+        listed = [f for f in files if f.role.name == PACKAGE_LIST_ROLE]
+        if not listed:
+            return ()
+        try:
+            found, bad = read_package_list(listed[0].path)
+        except OSError as e:
+            found, bad = (), [f"{listed[0].name}: cannot be read: {e.strerror or e}"]
+        problems.extend(bad)
+        return found
+
+    measured = [(f, measure(f.name)) for f in spec.flavors]
+    flavors = tuple(FlavorArtefacts(flavor=f, files=files, packages=packages(files)) for f, files in measured)
     containers = [(c, image(c), measure(c.name_arch)) for c in spec.containers]
     if problems:
         raise _refuse(

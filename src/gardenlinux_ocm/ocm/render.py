@@ -14,11 +14,19 @@ from typing import Any
 from ..oci.model import Descriptor
 from ..spec.model import Container, Flavor, ReleaseSpec
 from .access import AccessMode, Addressing, local_blob_access, oci_artifact_access, oci_blob_access
+from .labels import (
+    BUILD_METADATA_LABEL,
+    PACKAGE_VERSIONS_LABEL,
+    PLATFORM_IMAGE_RESOURCE,
+    PLATFORM_VARIANT,
+    ROOTFS_RESOURCE,
+)
 
 __all__ = [
     "OciArtefactRef",
     "FileResource",
-    "render_cloud_images",
+    "FlavorParts",
+    "flavor_identity",
     "render_container_images",
     "render_release",
     "resource_identity",
@@ -30,7 +38,6 @@ EXCLUDED_DIGEST = {
     "normalisationAlgorithm": "EXCLUDE-FROM-SIGNATURE",
     "value": "NO-DIGEST",
 }
-PLATFORM_IMAGE_RESOURCE = "gardenlinux"
 FLAVOR_RESOURCE = "flavor"
 
 
@@ -122,23 +129,57 @@ def _component(
 
 
 def flavor_identity(flavor: Flavor) -> dict[str, str]:
-    """Gardener's identity of a cloud image: platform, architecture and the cname's feature flags."""
-    return {"platform": flavor.platform, "architecture": flavor.arch, "feature-flags": ",".join(flavor.feature_flags)}
+    """glci's identity of a flavor's resources: platform, architecture, the cname's feature flags, and the platform
+    variant where the spec gives one."""
+    identity = {"platform": flavor.platform, "architecture": flavor.arch}
+    identity["feature-flags"] = ",".join(flavor.feature_flags)
+    if flavor.platform_variant:
+        identity[PLATFORM_VARIANT] = flavor.platform_variant
+    return identity
 
 
-def render_cloud_images(
-    spec: ReleaseSpec, flavors: Sequence[tuple[Flavor, OciArtefactRef, Sequence[FileResource]]], at: Addressing
-) -> dict[str, Any]:
-    """One resource for each flavor manifest and one for each of its files, identified like Gardener does."""
-    resources: list[dict[str, Any]] = []
-    for flavor, ref, files in flavors:
-        identity = flavor_identity(flavor)
-        resources.append(_oci_resource(at, FLAVOR_RESOURCE, "ociArtifact", spec.version, ref, identity))
-        platform_image = spec.platform(flavor.platform).images[:1]
-        for f in files:
-            name = PLATFORM_IMAGE_RESOURCE if f.role in platform_image else f.role
-            resources.append(_blob_resource(at, name, spec.version, f, identity))
-    return _component(spec, spec.components.cloud_images, resources)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FlavorParts:
+    """What the descriptor says about one flavor: its manifest, its files and its packages (name, version)."""
+
+    flavor: Flavor
+    manifest: OciArtefactRef
+    files: Sequence[FileResource]
+    packages: Sequence[tuple[str, str]] = ()
+
+
+def _label(name: str, value: Any) -> dict[str, Any]:
+    return {"name": name, "value": value}
+
+
+def _flavor_labels(spec: ReleaseSpec, parts: FlavorParts, resource: str) -> list[dict[str, Any]]:
+    """glci's labels: build metadata on the platform image and the rootfs (with the package list on the rootfs),
+    package versions (for scanners) on the platform image."""
+    metadata: dict[str, Any] = {"modifiers": list(parts.flavor.feature_flags), "buildTimestamp": spec.release_date}
+    if resource == ROOTFS_RESOURCE:
+        return [_label(BUILD_METADATA_LABEL, {**metadata, "debianPackages": [f"{n} {v}" for n, v in parts.packages]})]
+    if resource != PLATFORM_IMAGE_RESOURCE:
+        return []
+    labels = [_label(BUILD_METADATA_LABEL, metadata)]
+    if parts.packages:
+        versions = [{"name": n, "aliases": [], "version": v} for n, v in parts.packages]
+        labels.append(_label(PACKAGE_VERSIONS_LABEL, versions))
+    return labels
+
+
+def _flavor_resources(spec: ReleaseSpec, parts: FlavorParts, at: Addressing) -> list[dict[str, Any]]:
+    """The flavor manifest and one resource per file, all with the flavor's identity; glci's two named as glci does."""
+    identity = flavor_identity(parts.flavor)
+    out = [_oci_resource(at, FLAVOR_RESOURCE, "ociArtifact", spec.version, parts.manifest, identity)]
+    platform_image = spec.platform(parts.flavor.platform).images[:1]
+    for f in parts.files:
+        name = PLATFORM_IMAGE_RESOURCE if f.role in platform_image else f.role
+        resource = _blob_resource(at, name, spec.version, f, identity)
+        labels = _flavor_labels(spec, parts, name)
+        if labels:
+            resource["labels"] = labels
+        out.append(resource)
+    return out
 
 
 def render_container_images(
@@ -152,9 +193,14 @@ def render_container_images(
     return _component(spec, spec.components.container_images, resources)
 
 
-def render_release(spec: ReleaseSpec, index: OciArtefactRef, at: Addressing) -> dict[str, Any]:
-    """The release: git source, the release index, external references, and the two sub-components."""
+def render_release(
+    spec: ReleaseSpec, index: OciArtefactRef, flavors: Sequence[FlavorParts], at: Addressing
+) -> dict[str, Any]:
+    """The release: git source, the release index, every flavor's resources (glci's contract: one lookup finds the
+    cloud images), external references, and the container images as a referenced component."""
     resources = [_oci_resource(at, "release-index", "ociImage", spec.version, index, {})]
+    for parts in flavors:
+        resources.extend(_flavor_resources(spec, parts, at))
     for ext in spec.external_references:
         access: dict[str, Any]
         if ext.url is not None:
@@ -185,7 +231,6 @@ def render_release(spec: ReleaseSpec, index: OciArtefactRef, at: Addressing) -> 
         }
     ]
     references = [
-        {"name": "cloud-images", "componentName": spec.components.cloud_images, "version": spec.version},
         {"name": "container-images", "componentName": spec.components.container_images, "version": spec.version},
     ]
     return _component(spec, spec.components.release, resources, sources=sources, references=references)

@@ -13,8 +13,8 @@ from ..ocm.access import Addressing
 from ..ocm.pack import PackedComponent, pack_component
 from ..ocm.render import (
     FileResource,
+    FlavorParts,
     OciArtefactRef,
-    render_cloud_images,
     render_container_images,
     render_release,
 )
@@ -124,7 +124,7 @@ def build_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addressing |
     contents: dict[str, Content] = {EMPTY_DESCRIPTOR.digest: Content(data=EMPTY_JSON)}
     roots: list[Root] = []
     index_entries: list[dict[str, Any]] = []
-    flavor_refs: list[tuple[Flavor, OciArtefactRef, list[FileResource]]] = []
+    flavor_parts: list[FlavorParts] = []
     blob_sizes: dict[str, int] = {}
 
     def add_files(files: Sequence[ArtefactFile]) -> None:
@@ -153,8 +153,10 @@ def build_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addressing |
         platform = Platform(architecture=fa.flavor.arch, os="gardenlinux", os_version=spec.version)
         entry = Descriptor(media_type=desc.media_type, digest=desc.digest, size=desc.size, platform=platform)
         index_entries.append(entry.with_annotations(_selector_annotations(spec, fa.flavor)).to_dict())
-        flavor_refs.append(
-            (fa.flavor, OciArtefactRef(repository=repo, tag=tag, descriptor=desc), _file_resources(repo, fa.files))
+        manifest_ref = OciArtefactRef(repository=repo, tag=tag, descriptor=desc)
+        flavor_parts.append(
+            FlavorParts(flavor=fa.flavor, manifest=manifest_ref, files=_file_resources(repo, fa.files),
+                        packages=fa.packages)
         )
 
     # Container images first: clients that take the first matching linux entry get the container.
@@ -176,9 +178,8 @@ def build_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addressing |
     )
 
     descriptors = [
-        render_cloud_images(spec, flavor_refs, at),
         render_container_images(spec, container_refs, at),
-        render_release(spec, OciArtefactRef(repository=repo, tag=index_tag, descriptor=index_desc), at),
+        render_release(spec, OciArtefactRef(repository=repo, tag=index_tag, descriptor=index_desc), flavor_parts, at),
     ]
     return pack_plan(spec.version, contents, roots, descriptors, blob_sizes)
 

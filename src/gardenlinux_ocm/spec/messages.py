@@ -48,6 +48,7 @@ PATTERN_FORMS: Mapping[str, str] = {
     ),
     "^[a-z]+/[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*$": "a media type like application/io.gardenlinux.kernel",
     "^[a-z][a-z0-9]*$": "a platform name like aws (lowercase letters and digits)",
+    "^[a-z][a-z0-9-]*$": "a platform variant like vmware or metal (lowercase letters, digits and '-')",
 }
 
 _TYPE_WORDS = {

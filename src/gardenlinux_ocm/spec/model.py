@@ -42,8 +42,7 @@ class ExternalReference:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ComponentNames:
-    release: str
-    cloud_images: str
+    release: str  # holds the release index and every flavor's resources (glci's contract)
     container_images: str
 
 
@@ -57,6 +56,7 @@ class Flavor:
     feature_flags: tuple[str, ...]  # the cname's elements and flags, without the platform
     features: tuple[str, ...]  # the expanded feature set, as the build reports it
     extra_roles: tuple[str, ...] = ()
+    platform_variant: str | None = None  # glci's `platform_variant` identity (OpenStack: vmware, metal)
 
     @property
     def name(self) -> str:

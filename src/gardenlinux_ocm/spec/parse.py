@@ -149,6 +149,7 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
                 feature_flags=flags,
                 features=tuple(f.get("features", ())),
                 extra_roles=tuple(f.get("extraRoles", ())),
+                platform_variant=f.get("platformVariant"),
             )
             if flavor.name in seen:
                 raise _fail(release, ("flavors", i, "cname"), f"flavor '{flavor.name}' is listed twice")
@@ -205,7 +206,7 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
         source_name=c["source"]["name"],
         source_url=c["source"]["repoUrl"],
         components=ComponentNames(
-            release=comps["release"], cloud_images=comps["cloudImages"], container_images=comps["containerImages"]
+            release=comps["release"], container_images=comps["containerImages"]
         ),
         release_repository=c["repositories"]["release"],
         flavor_artifact_type=c["flavorArtifactType"],

@@ -87,7 +87,7 @@ def test_render_names_the_registry_the_release_is_published_to(samples: Path) ->
     result = runner.invoke(app, ["render", "1473.0", "--artefacts", str(samples), "--format", "json",
                                  "--to", "registry.example.com/gardener-project/releases"])
     assert result.exit_code == 0, result.output
-    release = json.loads(result.stdout)[2]["component"]
+    release = json.loads(result.stdout)[-1]["component"]
     [index] = [r for r in release["resources"] if r["name"] == "release-index"]
     assert index["access"]["imageReference"].startswith(
         "registry.example.com/gardener-project/releases/gardenlinux:1473.0@sha256:")

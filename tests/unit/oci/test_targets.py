@@ -168,8 +168,8 @@ def test_copy_release_tags_referenced_components_first(published: Path, tmp_path
     tags = [w.removeprefix("tag ") for w in dst.writes if w.startswith("tag ")]
     root = tags.index("component-descriptors/github.com/gardenlinux/gardenlinux:1473.0")
     assert root == len(tags) - 1
-    assert tags.index("component-descriptors/github.com/gardenlinux/gardenlinux/cloud-images:1473.0") < root
-    assert all(not t.startswith("component-descriptors/") for t in tags[: len(tags) - 3])
+    assert tags.index("component-descriptors/github.com/gardenlinux/gardenlinux/container-images:1473.0") < root
+    assert all(not t.startswith("component-descriptors/") for t in tags[: len(tags) - 2])
 
 
 def test_copy_reports_bytes_once_even_when_a_push_retries(tmp_path: Path) -> None:

@@ -60,7 +60,6 @@ def test_publish_order_and_component_repositories(samples: Path) -> None:
     assert kinds == sorted(kinds, key=[RootKind.CONTAINER, RootKind.FLAVOR, RootKind.INDEX, RootKind.COMPONENT].index)
     components = [r for r in plan.roots if r.kind is RootKind.COMPONENT]
     assert [r.repository for r in components] == [
-        "component-descriptors/github.com/gardenlinux/gardenlinux/cloud-images",
         "component-descriptors/github.com/gardenlinux/gardenlinux/container-images",
         "component-descriptors/github.com/gardenlinux/gardenlinux",
     ]
@@ -68,7 +67,7 @@ def test_publish_order_and_component_repositories(samples: Path) -> None:
 
 def test_component_manifest_uses_current_ocm_media_types(samples: Path) -> None:
     _, plan = _plan(samples)
-    pc = plan.component("github.com/gardenlinux/gardenlinux/cloud-images")
+    pc = plan.component("github.com/gardenlinux/gardenlinux/container-images")
     m = json.loads(pc.manifest)
     assert m["config"]["mediaType"] == MediaType.OCM_CONFIG
     assert m["layers"][0]["mediaType"] == "application/vnd.ocm.software.component-descriptor.v2+yaml+tar"
@@ -93,7 +92,7 @@ def test_descriptors_load_with_gardener_ocm_fail_mode(samples: Path) -> None:
 
 def test_cloud_images_identity_like_gardener(samples: Path) -> None:
     _, plan = _plan(samples)
-    resources = plan.component("github.com/gardenlinux/gardenlinux/cloud-images").descriptor["component"]["resources"]
+    resources = plan.component("github.com/gardenlinux/gardenlinux").descriptor["component"]["resources"]
     image = next(
         r
         for r in resources
@@ -139,7 +138,7 @@ def test_render_is_byte_identical_across_processes(samples: Path, tmp_path: Path
             capture_output=True,
         )
         outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1] and b"github.com/gardenlinux/gardenlinux/cloud-images" in outputs[0]
+    assert outputs[0] == outputs[1] and b"platform_variant: vmware" in outputs[0]
     _, a = _plan(samples)
     _, b = _plan(samples)
     assert [c.manifest for c in a.components] == [c.manifest for c in b.components]

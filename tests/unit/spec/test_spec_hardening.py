@@ -233,7 +233,8 @@ PATTERNS = [
         "flavorArtifactType",
         "media type",
     ),
-    ("gardenlinux.yaml", "cloudImages: github.com", "cloudImages: github", "components.cloudImages", "OCM component"),
+    ("gardenlinux.yaml", "containerImages: github.com", "containerImages: github", "components.containerImages",
+     "OCM component"),
     ("gardenlinux.yaml", "  ali: {images:", "  Ali: {images:", "platforms.Ali", "a platform name like aws"),
 ]
 

@@ -104,8 +104,8 @@ def test_sign_output_at_80_columns(layout: Path, key: rsa.RSAPrivateKey, tmp_pat
     result = _gl_ocm("sign", f"oci-layout:{layout}", f"{RELEASE}:{VERSION}", "--private-key",
                      str(_write_key(tmp_path / "key.pem", key)))
     assert result.returncode == 0, result.stderr
-    assert f"  {RELEASE}/cloud-images:{VERSION}" in result.stdout.splitlines()
-    assert result.stdout.count(" -> sha256:") == 3
+    assert f"  {RELEASE}/container-images:{VERSION}" in result.stdout.splitlines()
+    assert result.stdout.count(" -> sha256:") == 2
     _assert_readable(result.stdout)
 
 

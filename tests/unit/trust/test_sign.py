@@ -60,7 +60,7 @@ def _signatures(target: LayoutTarget, name: str = RELEASE) -> list[dict[str, Any
 
 def test_sign_then_verify(release: LayoutTarget, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]) -> None:
     result = sign_published(release, RELEASE, VERSION, keys[0])
-    assert [c.name for c in result.components] == [f"{RELEASE}/cloud-images", CONTAINERS, RELEASE]
+    assert [c.name for c in result.components] == [CONTAINERS, RELEASE]
     assert all(c.before != c.after for c in result.components)
     report = verify(release, public_keys=[(None, keys[0].public_key())])
     assert report.ok, report.failures
@@ -68,7 +68,7 @@ def test_sign_then_verify(release: LayoutTarget, keys: tuple[rsa.RSAPrivateKey, 
         "gardenlinux: RSASSA-PKCS1-V1_5 signature valid over jsonNormalisation/v3 SHA-256"
     )
     digests = [c for c in report.checks if c.kind is CheckKind.DIGEST]
-    assert [c.subject for c in digests] == ["gardenlinux -> cloud-images", "gardenlinux -> container-images"]
+    assert [c.subject for c in digests] == ["gardenlinux -> container-images"]
     again = sign_published(release, RELEASE, VERSION, keys[0])  # PKCS#1 v1.5 is deterministic: nothing to write
     assert again.stats.wrote_nothing
 
@@ -109,23 +109,23 @@ def test_sign_descriptors_fills_reference_digests_and_keeps_inputs(
     before = copy.deepcopy(descriptors)
     signed = sign_descriptors(descriptors, keys[0])
     assert descriptors == before
-    refs = signed[2]["component"]["componentReferences"]
+    refs = signed[1]["component"]["componentReferences"]
     assert [r["digest"] for r in refs] == [
         {
             "hashAlgorithm": "SHA-256",
             "normalisationAlgorithm": "jsonNormalisation/v3",
             "value": descriptor_digest(d, "jsonNormalisation/v3"),
         }
-        for d in signed[:2]
+        for d in signed[:1]
     ]
-    assert [len(d["signatures"]) for d in signed] == [1, 1, 1]
+    assert [len(d["signatures"]) for d in signed] == [1, 1]
     resigned = sign_descriptors(signed, keys[1])  # same name: replaced, not added
-    assert [[s["name"] for s in d["signatures"]] for d in resigned] == [["gardenlinux"]] * 3
-    assert resigned[2]["signatures"] != signed[2]["signatures"]
+    assert [[s["name"] for s in d["signatures"]] for d in resigned] == [["gardenlinux"]] * 2
+    assert resigned[1]["signatures"] != signed[1]["signatures"]
     with pytest.raises(SigningError, match="is listed after it"):
         sign_descriptors(list(reversed(descriptors)), keys[0])
     with pytest.raises(SigningError, match="is not available"):
-        sign_descriptors(descriptors[2:], keys[0])
+        sign_descriptors(descriptors[1:], keys[0])
 
 
 def test_sign_plan_publishes_a_signed_release(
@@ -281,6 +281,6 @@ def test_cli_publish_with_sign_key_then_verify(
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["verify", target, "--public-key", str(public), "--deep"])
     assert result.exit_code == 0, result.output
-    for name in ("github.com/gardenlinux/gardenlinux", "github.com/gardenlinux/gardenlinux/cloud-images"):
+    for name in ("github.com/gardenlinux/gardenlinux", "github.com/gardenlinux/gardenlinux/container-images"):
         sigs = fetch_component(LayoutTarget(tmp_path / "oci"), name, VERSION).descriptor["signatures"]
         assert [s["signature"]["algorithm"] for s in sigs] == ["RSASSA-PSS"]

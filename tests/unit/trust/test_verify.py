@@ -28,7 +28,7 @@ from support.release import DATA, VERSION
 
 SCHEMAS = DATA / "ocm" / "schemas"
 RELEASE = "github.com/gardenlinux/gardenlinux"
-CLOUD = f"{RELEASE}/cloud-images"
+CLOUD = RELEASE  # the release component holds every flavor's resources (glci's contract)
 CONTAINERS = f"{RELEASE}/container-images"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 V2_SCHEMAS = ("ocm--component-descriptor-v2-schema.yaml", "cc-utils--ocm-component-descriptor-schema.yaml",
@@ -107,7 +107,7 @@ def test_deep_rehashes_every_blob(published_plan: tuple[Path, ReleasePlan]) -> N
     assert report.ok, report.failures
     checked = [c for c in report.checks if c.kind is CheckKind.RESOURCE and not c.skipped]
     content = [c for c in report.checks if c.kind is CheckKind.CONTENT]
-    components = ["gardenlinux", "cloud-images", "container-images"]  # each component version's own graph
+    components = ["gardenlinux", "container-images"]  # each component version's own graph
     assert [c.subject for c in content if c.subject in components] == components
     assert [c.subject for c in content if c.subject not in components] == [c.subject for c in checked]
     assert not [c for c in report.checks if c.kind is CheckKind.SIZE]  # deep re-hashes instead
@@ -128,7 +128,7 @@ def test_every_descriptor_validates_against_the_reference_schemas(
         validators[schema_file] = validator_class(schema)
     for path in (published_plan[0], signed):
         target = LayoutTarget(path, read_only=True)
-        for name in (RELEASE, CLOUD, CONTAINERS):
+        for name in (RELEASE, CONTAINERS):
             descriptor = fetch_component(target, name, VERSION).descriptor
             for schema_file, validator in validators.items():
                 assert [e.message for e in validator.iter_errors(descriptor)] == [], (schema_file, name)
@@ -151,7 +151,7 @@ def test_changed_blob_is_found_by_deep_only(release: LayoutTarget) -> None:
     assert {c.kind for c in failures} == {CheckKind.CONTENT}
     assert all(f"gardenlinux@{digest}" in c.detail and "hashes to" in c.detail for c in failures)
     # the resource itself, the flavor manifest that lists the file, and the release index above it
-    assert len(failures) == 3 and any(c.subject.startswith(f"cloud-images: {resource['name']}[") for c in failures)
+    assert len(failures) == 3 and any(c.subject.startswith(f"gardenlinux: {resource['name']}[") for c in failures)
 
 
 def test_repointed_tag(release: LayoutTarget) -> None:
@@ -159,7 +159,7 @@ def test_repointed_tag(release: LayoutTarget) -> None:
     release.tag("gardenlinux", release.resolve("gardenlinux", other), moved)
     [failure] = _failures(verify(release))
     assert failure.kind is CheckKind.RESOURCE
-    assert failure.subject == "cloud-images: flavor[architecture=amd64 feature-flags=gardener,_prod platform=ali]"
+    assert failure.subject == "gardenlinux: flavor[architecture=amd64 feature-flags=gardener,_prod platform=ali]"
     assert f"tag gardenlinux:{moved} points at {release.resolve('gardenlinux', other).digest}" in failure.detail
 
 
@@ -171,7 +171,7 @@ def test_edited_descriptor_gives_a_digest_mismatch(release: LayoutTarget) -> Non
     _republish(release, cv, descriptor)
     [failure] = _failures(verify(release))
     assert failure.kind is CheckKind.RESOURCE
-    assert failure.subject.startswith(f"cloud-images: {resource['name']}[")
+    assert failure.subject.startswith(f"gardenlinux: {resource['name']}[")
     assert f"digest mismatch: the resource digest is sha256:{'0' * 64}" in failure.detail
 
 
@@ -179,13 +179,14 @@ def test_edited_descriptor_of_a_signed_release_breaks_the_signature(
         signed_release: LayoutTarget, signing_key: rsa.RSAPrivateKey) -> None:
     keys = [(None, signing_key.public_key())]
     assert verify(signed_release, public_keys=keys).ok
-    cv = fetch_component(signed_release, CLOUD, VERSION)
+    cv = fetch_component(signed_release, CONTAINERS, VERSION)  # a referenced component: the chain breaks
     descriptor = json.loads(json.dumps(cv.descriptor))
-    _first_blob_resource(descriptor)["digest"]["value"] = "0" * 64
+    next(r for r in descriptor["component"]["resources"] if r["access"]["type"] == "localBlob")["digest"]["value"] = (
+        "0" * 64)
     _republish(signed_release, cv, descriptor)
     failures = _failures(verify(signed_release, public_keys=keys))
     assert [c.kind for c in failures] == [CheckKind.RESOURCE, CheckKind.DIGEST, CheckKind.SIGNATURE]
-    assert failures[1].subject == "gardenlinux -> cloud-images" and "digest mismatch" in failures[1].detail
+    assert failures[1].subject == "gardenlinux -> container-images" and "digest mismatch" in failures[1].detail
     assert "the reference chain is broken" in failures[2].detail
 
 

@@ -21,7 +21,7 @@ from gardenlinux_ocm.trust.verify import verify
 from support.release import VERSION
 
 RELEASE = "github.com/gardenlinux/gardenlinux"
-CLOUD = f"{RELEASE}/cloud-images"
+CLOUD = RELEASE  # the release component holds every flavor's resources (glci's contract)
 FLAVOR = f"{VERSION}-aws-gardener_prod-amd64"
 
 
@@ -117,7 +117,7 @@ def test_a_truncated_layer_fails_without_deep_and_sign_refuses(layout: Path, key
     blob.write_bytes(blob.read_bytes()[:10])
     report = verify(LayoutTarget(layout, read_only=True))
     sizes = [c for c in report.failures if c.kind is CheckKind.SIZE]
-    flavor = "cloud-images: flavor[architecture=amd64 feature-flags=gardener,_prod platform=aws]"
+    flavor = "gardenlinux: flavor[architecture=amd64 feature-flags=gardener,_prod platform=aws]"
     assert {c.subject for c in sizes} == {"gardenlinux: release-index", flavor}
     assert all(c.detail == f"gardenlinux@{layer['digest']} is 10 bytes, its descriptor says {layer['size']}"
                for c in sizes)
@@ -147,7 +147,7 @@ def test_a_truncated_local_blob_fails_its_resource_and_its_component(published_b
     blob.write_bytes(b"")
     failures = verify(target).failures
     assert [c.kind for c in failures] == [CheckKind.SIZE, CheckKind.RESOURCE]
-    assert failures[0].subject == "cloud-images"
+    assert failures[0].subject == "gardenlinux"
     assert failures[0].detail == (f"component-descriptors/{CLOUD}@{layer['digest']} is 0 bytes, its descriptor "
                                   f"says {layer['size']}")
     assert failures[1].detail == (f"blob {layer['digest']} in component-descriptors/{CLOUD} is 0 bytes, the layer "

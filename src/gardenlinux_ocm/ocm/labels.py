@@ -1,0 +1,23 @@
+"""The names of glci's descriptor contract, which Gardener's tooling reads: resources, identities, labels."""
+
+from __future__ import annotations
+
+__all__ = [
+    "RELEASE_COMPONENT",
+    "PLATFORM_IMAGE_RESOURCE",
+    "ROOTFS_RESOURCE",
+    "BUILD_METADATA_LABEL",
+    "PACKAGE_VERSIONS_LABEL",
+    "PUBLISHED_IMAGES_LABEL",
+    "IDENTITY_KEYS",
+    "PLATFORM_VARIANT",
+]
+
+RELEASE_COMPONENT = "github.com/gardenlinux/gardenlinux"
+PLATFORM_IMAGE_RESOURCE = "gardenlinux"  # type virtual_machine_image: the platform's disk image
+ROOTFS_RESOURCE = "rootfs"  # type application/tar+vm-image-rootfs
+BUILD_METADATA_LABEL = "gardener.cloud/gardenlinux/ci/build-metadata"  # {modifiers, buildTimestamp, debianPackages}
+PACKAGE_VERSIONS_LABEL = "cloud.cnudie/dso/scanning-hints/package-versions"  # [{name, version}] from the .manifest
+PUBLISHED_IMAGES_LABEL = "gardener.cloud/gardenlinux/ci/published-image-metadata"  # the provider's publishing output
+PLATFORM_VARIANT = "platform_variant"
+IDENTITY_KEYS = ("platform", "architecture", "feature-flags")  # plus platform_variant where the flavor has one
