@@ -147,6 +147,21 @@ def published_by_value(samples: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
+def key_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A fresh RSA key pair as PEM files: (private key, public key), for `--sign-key` and `--public-key`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    out = tmp_path_factory.mktemp("keys")
+    (out / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))
+    (out / "key.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                serialization.PublicFormat.SubjectPublicKeyInfo))
+    return out / "key.pem", out / "key.pub"
+
+
+@pytest.fixture(scope="session")
 def published(published_plan: tuple[Path, ReleasePlan]) -> Path:
     """The layout directory of `published_plan`."""
     return published_plan[0]

@@ -5,20 +5,24 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .artefacts.inventory import scan
 from .artefacts.samples import write_samples
-from .errors import NotFound
+from .errors import NotFound, SpecError
+from .gardener.attach import attach_published_images, flavor_of
+from .gardener.published_images import PublishedImages, unknown_flavors
 from .oci.changes import OnChange, check_changes
 from .oci.copy import CopyRoot, CopyStats, Event, copy
-from .oci.memory import PlanSource
+from .oci.memory import MemoryTarget, OverlaySource, PlanSource
 from .oci.model import tag_to_version, version_to_tag
 from .oci.target import ReadOnlyTarget, Target
 from .ocm.access import Addressing
-from .ocm.fetch import referenced_first
+from .ocm.fetch import fetch_component, referenced_first
+from .ocm.labels import PLATFORM_IMAGE_RESOURCE, RELEASE_COMPONENT
 from .ocm.pack import COMPONENT_DESCRIPTORS
-from .ocm.rebase import rebase_components
-from .plan.build import build_plan
+from .ocm.rebase import rebase_components, repack, stage
+from .plan.build import build_plan, pack_plan
 from .plan.model import ReleasePlan, RootKind
 from .spec import ReleaseSpec, check_version, lint_components, load_release
 from .trust.locations import home_base
@@ -36,6 +40,8 @@ __all__ = [
     "verify",
     "sign_published",
     "sign_plan",
+    "attach_images",
+    "AttachResult",
 ]
 
 
@@ -49,15 +55,75 @@ def sample_artefacts(components: Path, version: str, out: Path) -> list[Path]:
 
 
 def plan_release(
-    components: Path, version: str, artefacts: Path, addressing: Addressing | None = None
+    components: Path,
+    version: str,
+    artefacts: Path,
+    addressing: Addressing | None = None,
+    published_images: PublishedImages | None = None,
 ) -> tuple[ReleaseSpec, ReleasePlan]:
     """Spec + build output -> release plan. All validation happens here, before anything is written.
 
     `addressing` is where the descriptors' accesses point: the registry base the artefacts are published to, and by
-    reference or by value (default: by reference, under `ocm.access.LOCAL_BASE`).
+    reference or by value (default: by reference, under `ocm.access.LOCAL_BASE`). `published_images` become the
+    `published-image-metadata` labels of the flavors' `gardenlinux` resources.
     """
     spec = load_release(components, version)
-    return spec, build_plan(spec, scan(artefacts, spec), addressing)
+    if published_images is not None:
+        _check_flavors(published_images, [f.name for f in spec.flavors], f"release {version}")
+    plan = build_plan(spec, scan(artefacts, spec), addressing)
+    if published_images is None:
+        return spec, plan
+    descriptors = [c.descriptor for c in plan.components]
+    descriptors[-1] = attach_published_images(descriptors[-1], published_images).descriptor  # the release: last
+    blob_sizes = {d.digest: d.size for c in plan.components for d in c.local_blobs}
+    return spec, pack_plan(plan.version, plan.contents, plan.roots, descriptors, blob_sizes)
+
+
+def _check_flavors(images: PublishedImages, known: list[str], where: str) -> None:
+    unknown = unknown_flavors(images, known)
+    if unknown:
+        raise SpecError(
+            f"{len(unknown)} flavor(s) are not in {where}: {', '.join(unknown)}",
+            file=images.file,
+            hint=f"the flavors of {where} are {', '.join(sorted(known))}",
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AttachResult:
+    target: str
+    version: str
+    attached: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    before: str  # the release component version's manifest digest
+    after: str
+    stats: CopyStats
+
+
+def attach_images(target: Target, version: str, images: PublishedImages, *, jobs: int = 4) -> AttachResult:
+    """Attach published images to a published release: label, re-pack and re-tag its component version.
+
+    A flavor of the file that the release does not have is refused (`SpecError`) before anything is written;
+    images already attached are not written again. Signatures stay valid (the label is not signed).
+    """
+    cv = fetch_component(target, RELEASE_COMPONENT, check_version(version, what="VERSION"))
+    result = attach_published_images(cv.descriptor, images)
+    if result.missing:
+        known = [f for r in _dicts(cv.descriptor) if (f := flavor_of(r.get("extraIdentity") or {}))]
+        _check_flavors(images, known, f"{RELEASE_COMPONENT}:{version} on {target.name}")
+    source = MemoryTarget()
+    packed = repack(cv, result.descriptor)
+    root = stage(source, packed)
+    stats = CopyStats()
+    if result.attached:
+        stats = copy(OverlaySource(target, source), target, [root], jobs=jobs, on_change=OnChange.OVERWRITE)
+    return AttachResult(target=target.name, version=version, attached=result.attached, unchanged=result.unchanged,
+                        before=cv.manifest_descriptor.digest, after=packed.manifest_descriptor.digest, stats=stats)
+
+
+def _dicts(descriptor: dict[str, Any]) -> list[dict[str, Any]]:
+    resources = descriptor.get("component", {}).get("resources") or []
+    return [r for r in resources if isinstance(r, dict) and r.get("name") == PLATFORM_IMAGE_RESOURCE]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,6 +18,7 @@ __all__ = [
     "RegistryError",
     "VerificationError",
     "SigningError",
+    "GardenerError",
 ]
 
 
@@ -111,3 +112,8 @@ class SigningError(GlOcmError):
     """A key cannot be used, or a signature cannot be created or checked."""
 
     exit_code = 2
+
+
+class GardenerError(GlOcmError):
+    """A release cannot be turned into what a Gardener consumer needs (a CloudProfile's machine images): names the
+    release and the provider."""

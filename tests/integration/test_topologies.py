@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from gardenlinux_ocm.cli import app
@@ -52,28 +50,17 @@ def _cli(*args: str) -> str:
     return result.output
 
 
-@pytest.fixture(scope="module")
-def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    out = tmp_path_factory.mktemp("keys")
-    (out / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
-    (out / "key.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                                serialization.PublicFormat.SubjectPublicKeyInfo))
-    return out / "key.pem", out / "key.pub"
-
-
 TOPOLOGIES = ["one-registry", "prefix", "split", "split-by-value", "mirror", "layout-then-registry",
               "ctf-then-registry"]
 
 
 @pytest.fixture(scope="module", params=TOPOLOGIES)
 def topology(request: pytest.FixtureRequest, registry: RegistryServer, registry_v3: RegistryServer, samples: Path,
-             signing_key: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+             key_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     """The release published (signed) in one topology; each gets its own repositories."""
     name: str = request.param
     a, b = registry.host, registry_v3.host
-    key = ["--sign-key", str(signing_key[0])]
+    key = ["--sign-key", str(key_files[0])]
     if name == "one-registry":
         topo = Topology(name, a, a)
         _cli(*publish_args(samples, topo.artefacts, *key))
@@ -135,8 +122,8 @@ def test_oras_fetches_the_release_index(topology: Topology) -> None:
     assert len(index["manifests"]) == FLAVORS + CONTAINERS
 
 
-def test_gl_ocm_verifies_deep_with_the_signature(topology: Topology, signing_key: tuple[Path, Path]) -> None:
-    out = _cli("verify", topology.ocm, "--deep", "--public-key", str(signing_key[1]), "--output", "json")
+def test_gl_ocm_verifies_deep_with_the_signature(topology: Topology, key_files: tuple[Path, Path]) -> None:
+    out = _cli("verify", topology.ocm, "--deep", "--public-key", str(key_files[1]), "--output", "json")
     report = json.loads(out)
     assert report["ok"] and report["version"] == VERSION
     kinds = {c["kind"] for c in report["checks"] if c["status"] == "ok"}
@@ -170,10 +157,10 @@ def test_a_ctf_verifies_and_a_second_publish_leaves_it_unchanged(samples: Path, 
 
 
 def test_copy_repoints_accesses_and_keeps_the_signatures(registry: RegistryServer, registry_v3: RegistryServer,
-                                                         samples: Path, signing_key: tuple[Path, Path]) -> None:
+                                                         samples: Path, key_files: tuple[Path, Path]) -> None:
     """`access` is outside the normalised digest: the mirror's descriptors differ only there, signatures verify."""
     source, mirror = f"{registry.host}/resign-source/releases", f"{registry_v3.host}/resign-mirror"
-    _cli(*publish_args(samples, source, "--sign-key", str(signing_key[0])))
+    _cli(*publish_args(samples, source, "--sign-key", str(key_files[0])))
     _cli("copy", source, mirror)
     for name in (RELEASE, f"{RELEASE}/container-images"):
         before = fetch_component(open_source(source), name, VERSION)
@@ -185,4 +172,4 @@ def test_copy_repoints_accesses_and_keeps_the_signatures(registry: RegistryServe
     # the OCI artefacts themselves keep their digests
     index = oras_manifest(go_tool("oras"), f"{mirror}/gardenlinux:{VERSION}", "--plain-http")
     assert index == oras_manifest(go_tool("oras"), f"{source}/gardenlinux:{VERSION}", "--plain-http")
-    _cli("verify", mirror, "--public-key", str(signing_key[1]))
+    _cli("verify", mirror, "--public-key", str(key_files[1]))

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["gardener_oci_client", "resolve_with_gardener_ocm", "oras", "RELEASE"]
+__all__ = ["gardener_oci_client", "resolve_with_gardener_ocm", "oras", "RELEASE", "cloud_image_lookup"]
 
 RELEASE = "github.com/gardenlinux/gardenlinux"
 
@@ -89,3 +89,37 @@ def oras(executable: str, *args: str, cwd: Path | None = None) -> str:
 def oras_manifest(executable: str, reference: str, *flags: str) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(oras(executable, "manifest", "fetch", *flags, reference))
     return doc
+
+
+def cloud_image_lookup(descriptor: dict[str, Any], platform: str, architecture: str, feature_flags: str
+                       ) -> dict[str, Any]:
+    """What a Gardener consumer of glci's descriptor reads for one flavor, written against gardener-ocm's model.
+
+    Finds the `gardenlinux` (virtual_machine_image) and `rootfs` resources by identity and returns their types and
+    the label values it uses: build metadata, package versions and, once attached, the published images.
+    """
+    import ocm
+
+    component = ocm.ComponentDescriptor.from_dict(descriptor).component
+    assert component.name == RELEASE
+
+    def find(name: str) -> Any:
+        matches = [r for r in component.resources if r.name == name and r.extraIdentity.get("platform") == platform
+                   and r.extraIdentity.get("architecture") == architecture
+                   and r.extraIdentity.get("feature-flags") == feature_flags]
+        assert len(matches) == 1, (name, len(matches))
+        return matches[0]
+
+    def label(resource: Any, name: str) -> Any:
+        found = resource.find_label(name)
+        return None if found is None else found.value
+
+    image, rootfs = find("gardenlinux"), find("rootfs")
+    return {
+        "image_type": image.type,
+        "rootfs_type": rootfs.type,
+        "build_metadata": label(image, "gardener.cloud/gardenlinux/ci/build-metadata"),
+        "rootfs_build_metadata": label(rootfs, "gardener.cloud/gardenlinux/ci/build-metadata"),
+        "package_versions": label(image, "cloud.cnudie/dso/scanning-hints/package-versions"),
+        "published_images": label(image, "gardener.cloud/gardenlinux/ci/published-image-metadata"),
+    }

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer._click import _textwrap
 
-from . import release, trust
+from . import gardener, images, release, trust
 from .common import out, state
 
 __all__ = ["app", "main"]
@@ -61,6 +61,8 @@ def _main(
 
 release.register(app)
 trust.register(app)
+gardener.register(app)
+images.register(app)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from ..ocm.access import AccessMode
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
 from ..targets import DEFAULT_TARGET
 from .common import closing_target, err, guard, out, registry_options
+from .images import PublishedImagesOpt
 from .options import (
     AccessOpt,
     ArtefactsOpt,
@@ -147,6 +148,7 @@ def register(app: typer.Typer) -> None:
         ocm_repository: OcmRepositoryOpt = None,
         reference_base: ReferenceBaseOpt = None,
         access: AccessOpt = AccessMode.REFERENCE,
+        published_images: PublishedImagesOpt = None,
         artefacts: ArtefactsOpt = None,
         components: ComponentsOpt = Path("components"),
         jobs: JobsOpt = 4,
@@ -209,11 +211,18 @@ def register(app: typer.Typer) -> None:
             if ocm_repository is not None:
                 parse_target(ocm_repository)
             addressing = addressing_for(to, reference_base, access)
+            images = None
+            if published_images is not None:  # a bad file fails before the artefacts are hashed
+                from ..gardener.published_images import load_published_images
+
+                images = load_published_images(published_images)
             key = None
             if sign_key is not None:  # so does an unusable key
                 password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
                 key = load_private_key(sign_key, password)
-            _, plan = api.plan_release(components, version, artefacts or _default_artefacts(version), addressing)
+            _, plan = api.plan_release(
+                components, version, artefacts or _default_artefacts(version), addressing, published_images=images
+            )
             if key is not None:
                 plan = sign_plan(plan, key, algorithm=sign_algorithm, name=signature_name)
             opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "RELEASE_COMPONENT",
     "PLATFORM_IMAGE_RESOURCE",
+    "PLATFORM_IMAGE_TYPE",
     "ROOTFS_RESOURCE",
     "BUILD_METADATA_LABEL",
     "PACKAGE_VERSIONS_LABEL",
@@ -14,7 +15,8 @@ __all__ = [
 ]
 
 RELEASE_COMPONENT = "github.com/gardenlinux/gardenlinux"
-PLATFORM_IMAGE_RESOURCE = "gardenlinux"  # type virtual_machine_image: the platform's disk image
+PLATFORM_IMAGE_RESOURCE = "gardenlinux"  # type PLATFORM_IMAGE_TYPE: the platform's disk image
+PLATFORM_IMAGE_TYPE = "virtual_machine_image"
 ROOTFS_RESOURCE = "rootfs"  # type application/tar+vm-image-rootfs
 BUILD_METADATA_LABEL = "gardener.cloud/gardenlinux/ci/build-metadata"  # {modifiers, buildTimestamp, debianPackages}
 PACKAGE_VERSIONS_LABEL = "cloud.cnudie/dso/scanning-hints/package-versions"  # [{name, version}] from the .manifest

@@ -93,8 +93,23 @@ def test_render_names_the_registry_the_release_is_published_to(samples: Path) ->
         "registry.example.com/gardener-project/releases/gardenlinux:1473.0@sha256:")
 
 
-def test_every_command_has_help() -> None:
-    for command in ("lint", "sample-artefacts", "render", "publish", "copy", "verify", "sign"):
+def _commands() -> list[str]:
+    import typer.main
+
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]  # a click Group
+
+
+def test_every_command_has_help_and_is_in_the_reference() -> None:
+    import importlib.util
+
+    from support.release import REPO
+
+    spec = importlib.util.spec_from_file_location("cli_reference", REPO / "tools" / "cli_reference.py")
+    assert spec is not None and spec.loader is not None
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    assert sorted(c for c in reference.COMMANDS if c) == _commands()
+    for command in _commands():
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, f"{command}: {result.output}"
         assert "Usage" in result.output
