@@ -91,16 +91,18 @@ def oras_manifest(executable: str, reference: str, *flags: str) -> dict[str, Any
     return doc
 
 
-def cloud_image_lookup(descriptor: dict[str, Any], platform: str, architecture: str, feature_flags: str
-                       ) -> dict[str, Any]:
+def cloud_image_lookup(descriptor: Any, platform: str, architecture: str, feature_flags: str) -> dict[str, Any]:
     """What a Gardener consumer of glci's descriptor reads for one flavor, written against gardener-ocm's model.
 
-    Finds the `gardenlinux` (virtual_machine_image) and `rootfs` resources by identity and returns their types and
-    the label values it uses: build metadata, package versions and, once attached, the published images.
+    `descriptor` is a descriptor dict or what gardener-ocm's lookup returned. Finds the `gardenlinux`
+    (virtual_machine_image) and `rootfs` resources by identity and returns their types and the label values it
+    uses: build metadata, package versions and, once attached, the published images.
     """
     import ocm
 
-    component = ocm.ComponentDescriptor.from_dict(descriptor).component
+    if isinstance(descriptor, dict):
+        descriptor = ocm.ComponentDescriptor.from_dict(descriptor)
+    component = descriptor.component
     assert component.name == RELEASE
 
     def find(name: str) -> Any:
