@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-COMMANDS = ("", "lint", "sample-artefacts", "render", "publish", "copy", "verify", "sign", "attach-images",
+COMMANDS = ("", "lint", "sample-artefacts", "render", "publish", "assemble", "copy", "verify", "sign", "attach-images",
             "cloud-profile")  # tests/unit/cli/test_cli.py checks that these are all the app's commands
 OUT = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 

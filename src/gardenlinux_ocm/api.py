@@ -1,4 +1,5 @@
-"""Library entry points that the CLI wraps: lint, samples, render, publish, copy."""
+"""Library entry points that the CLI wraps: lint, samples, render, publish (whole, or per flavor and assemble),
+copy, attach published images."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .artefacts.inventory import scan
+from .artefacts.inventory import Selection, scan
 from .artefacts.samples import write_samples
-from .errors import NotFound, SpecError
+from .errors import GlOcmError, NotFound, SpecError, UsageError
 from .gardener.attach import attach_published_images, flavor_of
 from .gardener.published_images import PublishedImages, unknown_flavors
 from .oci.changes import OnChange, check_changes
@@ -22,9 +23,11 @@ from .ocm.fetch import fetch_component, referenced_first
 from .ocm.labels import PLATFORM_IMAGE_RESOURCE, RELEASE_COMPONENT
 from .ocm.pack import COMPONENT_DESCRIPTORS
 from .ocm.rebase import rebase_components, repack, stage
-from .plan.build import build_plan, pack_plan
+from .plan.assemble import read_parts
+from .plan.build import build_assembly_plan, build_parts_plan, build_plan, pack_plan
 from .plan.model import ReleasePlan, RootKind
 from .spec import ReleaseSpec, check_version, lint_components, load_release
+from .spec.messages import did_you_mean
 from .trust.locations import home_base
 from .trust.sign import sign_plan, sign_published
 from .trust.verify import verify
@@ -41,6 +44,10 @@ __all__ = [
     "sign_published",
     "sign_plan",
     "attach_images",
+    "plan_parts",
+    "assemble",
+    "MissingParts",
+    "Selection",
     "AttachResult",
 ]
 
@@ -77,6 +84,65 @@ def plan_release(
     descriptors[-1] = attach_published_images(descriptors[-1], published_images).descriptor  # the release: last
     blob_sizes = {d.digest: d.size for c in plan.components for d in c.local_blobs}
     return spec, pack_plan(plan.version, plan.contents, plan.roots, descriptors, blob_sizes)
+
+
+def plan_parts(
+    components: Path,
+    version: str,
+    artefacts: Path,
+    selection: Selection,
+    addressing: Addressing | None = None,
+) -> tuple[ReleaseSpec, ReleasePlan]:
+    """A flavor or container job's plan: the selected flavors' manifests, files and tags (and the container images
+    with their component version), from their files alone. `assemble` then adds the release index and component."""
+    spec = load_release(components, version)
+    unknown = sorted(selection.flavors - {f.name for f in spec.flavors})
+    if unknown:
+        names = [f.name for f in spec.flavors]
+        raise UsageError(
+            f"--flavor {', '.join(unknown)}: not a flavor of release {version}"
+            + did_you_mean(unknown[0], names),
+            hint="a flavor is CNAME-ARCH, e.g. aws-gardener_prod-amd64; `gl-ocm lint` lists the release's specs",
+        )
+    return spec, build_parts_plan(spec, scan(artefacts, spec, selection), addressing)
+
+
+class MissingParts(GlOcmError):
+    """Assembling found flavors or containers of the spec that are not published yet."""
+
+    exit_code = 1
+
+
+def assemble(
+    components: Path,
+    version: str,
+    target: Target,
+    *,
+    addressing: Addressing | None = None,
+    ocm_repository: Target | None = None,
+    jobs: int = 4,
+    on_event: Callable[[Event], None] | None = None,
+    on_change: OnChange = OnChange.FAIL,
+) -> PublishResult:
+    """Build the release index and the release component from what `target` holds, and publish them.
+
+    Every flavor and container of the spec must be there (published by `publish --flavor` / `--containers`);
+    otherwise `MissingParts` lists them and nothing is written. Needs no artefacts; the index is computed from the
+    target, never merged, so concurrent or repeated jobs lose nothing, and the digests equal a one-shot publish.
+    """
+    spec = load_release(components, version)
+    found = read_parts(spec, target)
+    if found.missing:
+        raise MissingParts(
+            f"release {version} on {target.name}: {len(found.missing)} part(s) of the spec are not published, so "
+            f"nothing was assembled: {', '.join(found.missing)}",
+            hint="publish them first: gl-ocm publish VERSION --flavor CNAME-ARCH (or --containers)",
+        )
+    plan = build_assembly_plan(spec, found.parts, addressing)
+    # The plan holds the index and the component; anything else they need (by value: the files) is on the target.
+    source = OverlaySource(target, PlanSource(plan))
+    return publish(plan, target, jobs=jobs, on_event=on_event, on_change=on_change, ocm_repository=ocm_repository,
+                   source=source)
 
 
 def _check_flavors(images: PublishedImages, known: list[str], where: str) -> None:
@@ -142,6 +208,7 @@ def publish(
     on_event: Callable[[Event], None] | None = None,
     on_change: OnChange = OnChange.FAIL,
     ocm_repository: Target | None = None,
+    source: ReadOnlyTarget | None = None,
 ) -> PublishResult:
     """Write a plan to a target: blobs, manifests, the release index, component versions; tags last.
 
@@ -149,7 +216,7 @@ def publish(
     artefact is on `target`. A tag of the plan that either already has for other content (the same version built
     again) is refused before anything is written, unless `on_change` is `OnChange.OVERWRITE`.
     """
-    source = PlanSource(plan)
+    source = source or PlanSource(plan)
     roots = [CopyRoot(repository=r.repository, descriptor=r.descriptor, tags=r.tags) for r in plan.roots]
     if ocm_repository is None or ocm_repository.name == target.name:
         stats = copy(source, target, roots, jobs=jobs, on_event=on_event, on_change=on_change)

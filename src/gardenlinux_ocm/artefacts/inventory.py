@@ -22,7 +22,8 @@ from ._files import kind_of, open_regular
 from .archive import ArchiveError, ContainerArchive, read_container_archive
 from .packages import Package, read_package_list
 
-__all__ = ["ArtefactFile", "FlavorArtefacts", "ContainerArtefacts", "Inventory", "scan", "classify", "file_digest"]
+__all__ = ["Selection", "ArtefactFile", "FlavorArtefacts", "ContainerArtefacts", "Inventory", "scan", "classify",
+           "file_digest"]
 
 _ARCHIVE_SUFFIX = "oci"
 PACKAGE_LIST_ROLE = "package-list"  # the role whose file lists the flavor's packages
@@ -72,9 +73,26 @@ def file_digest(path: Path) -> tuple[str, int]:
     return f"sha256:{h.hexdigest()}", size
 
 
-def classify(spec: ReleaseSpec, names: list[str]) -> tuple[dict[str, dict[str, str]], list[str]]:
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Selection:
+    """The part of a release one job publishes: some flavors (`{cname}-{arch}`), and the containers or not."""
+
+    flavors: frozenset[str] = frozenset()
+    containers: bool = False
+
+    def wants(self, name: str, spec: ReleaseSpec) -> bool:
+        if any(c.name_arch == name for c in spec.containers):
+            return self.containers
+        return name in self.flavors
+
+
+def classify(
+    spec: ReleaseSpec, names: list[str], selected: Selection | None = None
+) -> tuple[dict[str, dict[str, str]], list[str]]:
     """Group files by flavor (`{cname}-{arch}`) and role (pure). `names` are paths relative to the build output
-    directory (flat, or one folder per flavor); the file name alone decides. Returns (groups, problems)."""
+    directory (flat, or one folder per flavor); the file name alone decides. Returns (groups, problems).
+
+    With `selected`, files of the release's other flavors and containers are ignored, and may be absent."""
     by_suffix = {r.suffix: r for r in spec.roles}
     pattern = re.compile(
         r"^(?P<cname>[a-z][a-z0-9_-]*?)-(?P<arch>amd64|arm64)-(?P<version>.+?)-(?P<commit>[0-9a-f]{8}|local)\.(?P<suffix>.+)$"
@@ -98,6 +116,8 @@ def classify(spec: ReleaseSpec, names: list[str]) -> tuple[dict[str, dict[str, s
         if flavor not in known:
             problems.append(f"{name}: flavor {flavor} is not in the release spec")
             continue
+        if selected is not None and not selected.wants(flavor, spec):
+            continue
         suffix = m["suffix"]
         role = (
             "container-archive"
@@ -116,6 +136,8 @@ def classify(spec: ReleaseSpec, names: list[str]) -> tuple[dict[str, dict[str, s
             continue
         slot[role] = rel
     for f in spec.flavors:
+        if selected is not None and not selected.wants(f.name, spec):
+            continue
         have = groups.get(f.name, {})
         missing = [r for r in spec.required_roles if r not in have]
         if missing:
@@ -126,7 +148,7 @@ def classify(spec: ReleaseSpec, names: list[str]) -> tuple[dict[str, dict[str, s
             problems.append(
                 f"{have['container-archive']}: an OCI archive for flavor {f.name}, which is not a container"
             )
-    for c in spec.containers:
+    for c in spec.containers if selected is None or selected.containers else ():
         if "container-archive" not in groups.get(c.name_arch, {}):
             problems.append(
                 f"{c.name_arch}: missing the container image "
@@ -241,15 +263,17 @@ def _check_directory(directory: Path, spec: ReleaseSpec) -> None:
         )
 
 
-def scan(directory: Path, spec: ReleaseSpec) -> Inventory:
+def scan(directory: Path, spec: ReleaseSpec, selected: Selection | None = None) -> Inventory:
     """Read a build output directory into an `Inventory`; raises `InventoryError` listing every problem.
+
+    With `selected`, only those flavors (and the containers, if selected) are read; the others' files may be absent.
 
     Two passes, each reporting all its problems at once: the names and kinds of the files (cheap), then their content
     (every file and every blob of every OCI archive hashed once). Nothing is written either way.
     """
     _check_directory(directory, spec)
     found = _walk(directory)
-    groups, problems = classify(spec, [*found.sizes, *found.refused])
+    groups, problems = classify(spec, [*found.sizes, *found.refused], selected)
     problems = [*found.problems, *problems, *_empty(spec, groups, found.sizes)]
     if problems:
         raise _refuse(directory, spec, problems, "nothing was published; fix the build output or the release spec")
@@ -287,9 +311,11 @@ def scan(directory: Path, spec: ReleaseSpec) -> Inventory:
         problems.extend(bad)
         return found
 
-    measured = [(f, measure(f.name)) for f in spec.flavors]
+    wanted = [f for f in spec.flavors if selected is None or selected.wants(f.name, spec)]
+    measured = [(f, measure(f.name)) for f in wanted]
     flavors = tuple(FlavorArtefacts(flavor=f, files=files, packages=packages(files)) for f, files in measured)
-    containers = [(c, image(c), measure(c.name_arch)) for c in spec.containers]
+    chosen = spec.containers if selected is None or selected.containers else ()
+    containers = [(c, image(c), measure(c.name_arch)) for c in chosen]
     if problems:
         raise _refuse(
             directory, spec, problems, "nothing was published; rebuild the broken files (an OCI archive: save it again)"

@@ -1,4 +1,4 @@
-"""The release commands: `lint`, `sample-artefacts`, `render`, `publish` and `copy`."""
+"""The release commands: `lint`, `sample-artefacts`, `render`, `publish`, `assemble` and `copy`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..errors import UsageError
 from ..oci.changes import OnChange
 from ..ocm.access import AccessMode
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
@@ -149,6 +150,20 @@ def register(app: typer.Typer) -> None:
         reference_base: ReferenceBaseOpt = None,
         access: AccessOpt = AccessMode.REFERENCE,
         published_images: PublishedImagesOpt = None,
+        flavor: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--flavor",
+                metavar="CNAME-ARCH",
+                help="Publish only this flavor's manifest, files and tag (repeatable): a CI job per flavor; then "
+                "gl-ocm assemble. Other flavors' files may be absent.",
+                show_default=False,
+            ),
+        ] = None,
+        containers: Annotated[
+            bool,
+            typer.Option("--containers", help="Publish only the container images and their component version."),
+        ] = False,
         artefacts: ArtefactsOpt = None,
         components: ComponentsOpt = Path("components"),
         jobs: JobsOpt = 4,
@@ -220,9 +235,15 @@ def register(app: typer.Typer) -> None:
             if sign_key is not None:  # so does an unusable key
                 password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
                 key = load_private_key(sign_key, password)
-            _, plan = api.plan_release(
-                components, version, artefacts or _default_artefacts(version), addressing, published_images=images
-            )
+            source = artefacts or _default_artefacts(version)
+            if flavor or containers:
+                if images is not None or key is not None:
+                    raise UsageError("--published-images and --sign-key go with the whole release or with assemble",
+                                     hint="publish the flavors, run gl-ocm assemble, then attach-images and sign")
+                selection = api.Selection(flavors=frozenset(flavor or ()), containers=containers)
+                _, plan = api.plan_parts(components, version, source, selection, addressing)
+            else:
+                _, plan = api.plan_release(components, version, source, addressing, published_images=images)
             if key is not None:
                 plan = sign_plan(plan, key, algorithm=sign_algorithm, name=signature_name)
             opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
@@ -235,6 +256,57 @@ def register(app: typer.Typer) -> None:
                     return api.publish(
                         plan, target, jobs=jobs, on_event=on_event, on_change=on_change, ocm_repository=ocm_target
                     )
+
+        result = guard(run)
+        publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository)
+
+    @app.command()
+    def assemble(
+        version: VersionArg,
+        to: Annotated[
+            str,
+            typer.Option("--to", "-t", metavar="TARGET", help="Where the flavor jobs published.",
+                         envvar="GL_OCM_TARGET"),
+        ] = DEFAULT_TARGET,
+        ocm_repository: OcmRepositoryOpt = None,
+        reference_base: ReferenceBaseOpt = None,
+        access: AccessOpt = AccessMode.REFERENCE,
+        components: ComponentsOpt = Path("components"),
+        jobs: JobsOpt = 4,
+        output: OutputOpt = OutputFormat.TABLE,
+        username: UserOpt = None,
+        password_stdin: PwStdinOpt = False,
+        plain_http: PlainOpt = None,
+        ca_file: CaOpt = None,
+        insecure_skip_tls_verify: InsecureOpt = False,
+        on_change: OnChangeOpt = OnChange.FAIL,
+    ) -> None:
+        """Build the release index and component from what the flavor jobs published.
+
+        Needs no artefacts: reads every flavor's and container's manifest from TARGET. Exit 1, listing them and
+        writing nothing, when some are not published yet. The digests equal a one-shot publish.
+
+        \b
+        Example:
+          gl-ocm publish 1473.0 --to 127.0.0.1:5000 --flavor aws-gardener_prod-amd64
+          gl-ocm publish 1473.0 --to 127.0.0.1:5000 --containers
+          gl-ocm assemble 1473.0 --to 127.0.0.1:5000
+        """
+        from .. import api
+        from ..targets import addressing_for, open_target, parse_target
+
+        def run() -> api.PublishResult:
+            parse_target(to)
+            addressing = addressing_for(to, reference_base, access)
+            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            with contextlib.ExitStack() as stack:
+                target = stack.enter_context(closing_target(open_target(to, opts)))
+                ocm_target = None
+                if ocm_repository is not None:
+                    ocm_target = stack.enter_context(closing_target(open_target(ocm_repository, opts)))
+                with progress(output is OutputFormat.TABLE, "assembling") as on_event:
+                    return api.assemble(components, version, target, addressing=addressing,
+                                        ocm_repository=ocm_target, jobs=jobs, on_event=on_event, on_change=on_change)
 
         result = guard(run)
         publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository)

@@ -116,13 +116,14 @@ class MemoryTarget:
 
 
 class OverlaySource:
-    """A read-only source: objects of `overlay` (small, in memory) first, everything else from `base`.
+    """A read-only source: objects of `overlay` (small, in memory: a `MemoryTarget`, a `PlanSource`) first,
+    everything else from `base`.
 
-    Serves a copy whose component versions were re-packed (new descriptor, config and manifest) while their local
-    blobs still come from where they are.
+    Serves a copy whose component versions were re-packed (new descriptor, config and manifest), or an assembled
+    release, while the blobs they need still come from where they are.
     """
 
-    def __init__(self, base: ReadOnlyTarget, overlay: MemoryTarget) -> None:
+    def __init__(self, base: ReadOnlyTarget, overlay: ReadOnlyTarget) -> None:
         self.base, self.overlay = base, overlay
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,7 +22,8 @@ from ..ocm.render import (
 from ..spec.model import Container, Flavor, ReleaseSpec
 from .model import Content, ReleasePlan, Root, RootKind
 
-__all__ = ["build_plan", "pack_plan", "flavor_tag", "container_tag", "flavor_annotations", "SOURCE_ANNOTATIONS"]
+__all__ = ["build_plan", "build_parts_plan", "build_assembly_plan", "plan_flavor", "ContainerParts", "ReleaseParts",
+           "pack_plan", "flavor_tag", "container_tag", "flavor_annotations", "SOURCE_ANNOTATIONS"]
 
 TITLE = "org.opencontainers.image.title"
 SOURCE_ANNOTATIONS = (
@@ -114,83 +116,144 @@ def _file_resources(repository: str | None, files: Sequence[ArtefactFile]) -> li
     ]
 
 
-def build_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addressing | None = None) -> ReleasePlan:
-    """Every object of the release, in publish order: flavors, containers, the release index, then components.
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerParts:
+    """What the release says about one container image: its manifest, architecture and other files."""
 
-    `addressing` says where the descriptors' accesses point (default: by reference, under `ocm.access.LOCAL_BASE`).
-    """
-    at = addressing or Addressing()
+    container: Container
+    manifest: OciArtefactRef
+    architecture: str
+    files: tuple[FileResource, ...] = ()
+
+    @classmethod
+    def published(cls, spec: ReleaseSpec, container: Container, manifest: Descriptor, architecture: str
+                  ) -> ContainerParts:
+        tag = container_tag(spec, container.cname, container.arch)
+        ref = OciArtefactRef(repository=spec.release_repository, tag=tag, descriptor=manifest)
+        return cls(container=container, manifest=ref, architecture=architecture)
+
+    def index_entry(self) -> dict[str, Any]:
+        d = self.manifest.descriptor
+        platform = Platform(architecture=self.architecture, os="linux")
+        return Descriptor(media_type=d.media_type, digest=d.digest, size=d.size, platform=platform).to_dict()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseParts:
+    """Every flavor's and container's parts, in spec order: what the release index and component are made of."""
+
+    flavors: tuple[FlavorParts, ...]
+    containers: tuple[ContainerParts, ...]
+
+
+def plan_flavor(spec: ReleaseSpec, fa: FlavorArtefacts) -> tuple[dict[str, Content], Root, FlavorParts]:
+    """One flavor: its manifest and files (contents), its tagged root, and what the release says about it."""
     repo = spec.release_repository
-    contents: dict[str, Content] = {EMPTY_DESCRIPTOR.digest: Content(data=EMPTY_JSON)}
-    roots: list[Root] = []
-    index_entries: list[dict[str, Any]] = []
-    flavor_parts: list[FlavorParts] = []
-    blob_sizes: dict[str, int] = {}
+    contents = {f.digest: _whole_file(f) for f in fa.files}
+    manifest = _flavor_manifest(spec, fa)
+    desc = descriptor_for(manifest, MediaType.OCI_MANIFEST, artifact_type=spec.flavor_artifact_type)
+    contents[desc.digest] = Content(data=manifest)
+    tag = flavor_tag(spec, fa.flavor)
+    root = Root(repository=repo, descriptor=desc, tags=(tag,), kind=RootKind.FLAVOR, label=fa.flavor.name)
+    ref = OciArtefactRef(repository=repo, tag=tag, descriptor=desc)
+    parts = FlavorParts(flavor=fa.flavor, manifest=ref, files=_file_resources(repo, fa.files), packages=fa.packages)
+    return contents, root, parts
 
-    def add_files(files: Sequence[ArtefactFile]) -> None:
-        for f in files:
-            contents.setdefault(f.digest, _whole_file(f))
-            blob_sizes[f.digest] = f.size
 
-    container_entries: list[dict[str, Any]] = []
-    container_refs: list[tuple[Container, OciArtefactRef, list[FileResource]]] = []
-    for ca in inventory.containers:
-        blobs, root, index_entry, parts = _plan_container(spec, ca)
-        for digest, content in blobs.items():
-            contents.setdefault(digest, content)
-        roots.append(root)
-        container_entries.append(index_entry)
-        container_refs.append(parts)
-        add_files(ca.files)
+def _flavor_entry(spec: ReleaseSpec, parts: FlavorParts) -> dict[str, Any]:
+    d = parts.manifest.descriptor
+    platform = Platform(architecture=parts.flavor.arch, os="gardenlinux", os_version=spec.version)
+    entry = Descriptor(media_type=d.media_type, digest=d.digest, size=d.size, platform=platform)
+    return entry.with_annotations(_selector_annotations(spec, parts.flavor)).to_dict()
 
-    for fa in inventory.flavors:
-        add_files(fa.files)
-        manifest = _flavor_manifest(spec, fa)
-        desc = descriptor_for(manifest, MediaType.OCI_MANIFEST, artifact_type=spec.flavor_artifact_type)
-        contents[desc.digest] = Content(data=manifest)
-        tag = flavor_tag(spec, fa.flavor)
-        roots.append(Root(repository=repo, descriptor=desc, tags=(tag,), kind=RootKind.FLAVOR, label=fa.flavor.name))
-        platform = Platform(architecture=fa.flavor.arch, os="gardenlinux", os_version=spec.version)
-        entry = Descriptor(media_type=desc.media_type, digest=desc.digest, size=desc.size, platform=platform)
-        index_entries.append(entry.with_annotations(_selector_annotations(spec, fa.flavor)).to_dict())
-        manifest_ref = OciArtefactRef(repository=repo, tag=tag, descriptor=desc)
-        flavor_parts.append(
-            FlavorParts(flavor=fa.flavor, manifest=manifest_ref, files=_file_resources(repo, fa.files),
-                        packages=fa.packages)
-        )
 
-    # Container images first: clients that take the first matching linux entry get the container.
+def _release_objects(
+    spec: ReleaseSpec, parts: ReleaseParts, at: Addressing
+) -> tuple[dict[str, Content], Root, dict[str, Any]]:
+    """The release index (container images first: clients that take the first matching linux entry get the
+    container) and the release component descriptor."""
+    repo = spec.release_repository
     index = canonical_json(
         {
             "schemaVersion": 2,
             "mediaType": MediaType.OCI_INDEX,
-            "manifests": container_entries + index_entries,
+            "manifests": [c.index_entry() for c in parts.containers] + [_flavor_entry(spec, f) for f in parts.flavors],
             "annotations": _release_annotations(spec),
         }
     )
     index_desc = descriptor_for(index, MediaType.OCI_INDEX)
-    contents[index_desc.digest] = Content(data=index)
-    index_tag = _tag(spec.version)
-    roots.append(
-        Root(
-            repository=repo, descriptor=index_desc, tags=(index_tag,), kind=RootKind.INDEX, label=f"{repo}:{index_tag}"
-        )
-    )
-
-    descriptors = [
-        render_container_images(spec, container_refs, at),
-        render_release(spec, OciArtefactRef(repository=repo, tag=index_tag, descriptor=index_desc), flavor_parts, at),
-    ]
-    return pack_plan(spec.version, contents, roots, descriptors, blob_sizes)
+    tag = _tag(spec.version)
+    root = Root(repository=repo, descriptor=index_desc, tags=(tag,), kind=RootKind.INDEX, label=f"{repo}:{tag}")
+    ref = OciArtefactRef(repository=repo, tag=tag, descriptor=index_desc)
+    return {index_desc.digest: Content(data=index)}, root, render_release(spec, ref, parts.flavors, at)
 
 
-def _plan_container(
-    spec: ReleaseSpec, ca: ContainerArtefacts
-) -> tuple[dict[str, Content], Root, dict[str, Any], tuple[Container, OciArtefactRef, list[FileResource]]]:
-    """A container image from its OCI archive: its contents, its root, its index entry and its component parts."""
+def _container_descriptor(spec: ReleaseSpec, containers: Sequence[ContainerParts], at: Addressing) -> dict[str, Any]:
+    return render_container_images(spec, [(c.container, c.manifest, list(c.files)) for c in containers], at)
+
+
+def _blob_sizes(parts: ReleaseParts) -> dict[str, int]:
+    files = [f for p in parts.flavors for f in p.files] + [f for c in parts.containers for f in c.files]
+    return {f.digest: f.size for f in files}
+
+
+def _objects(spec: ReleaseSpec, inventory: Inventory) -> tuple[dict[str, Content], list[Root], ReleaseParts]:
+    """The flavors' and containers' own objects, in publish order (containers first), and their parts."""
+    contents: dict[str, Content] = {EMPTY_DESCRIPTOR.digest: Content(data=EMPTY_JSON)}
+    roots: list[Root] = []
+    containers: list[ContainerParts] = []
+    for ca in inventory.containers:
+        blobs, root, parts = _plan_container(spec, ca)
+        for digest, content in blobs.items():
+            contents.setdefault(digest, content)
+        roots.append(root)
+        containers.append(parts)
+    flavors: list[FlavorParts] = []
+    for fa in inventory.flavors:
+        blobs, root, flavor = plan_flavor(spec, fa)
+        for digest, content in blobs.items():
+            contents.setdefault(digest, content)
+        roots.append(root)
+        flavors.append(flavor)
+    return contents, roots, ReleaseParts(flavors=tuple(flavors), containers=tuple(containers))
+
+
+def build_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addressing | None = None) -> ReleasePlan:
+    """Every object of the release, in publish order: containers, flavors, the release index, then components.
+
+    `addressing` says where the descriptors' accesses point (default: by reference, under `ocm.access.LOCAL_BASE`).
+    """
+    at = addressing or Addressing()
+    contents, roots, parts = _objects(spec, inventory)
+    index_contents, index_root, release = _release_objects(spec, parts, at)
+    descriptors = [_container_descriptor(spec, parts.containers, at), release]
+    return pack_plan(spec.version, {**contents, **index_contents}, [*roots, index_root], descriptors,
+                     _blob_sizes(parts))
+
+
+def build_parts_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addressing | None = None) -> ReleasePlan:
+    """A flavor or container job's share: the objects and tags of the flavors and containers in `inventory` only,
+    and, when it holds the containers, their component version. `build_assembly_plan` adds the rest."""
+    at = addressing or Addressing()
+    contents, roots, parts = _objects(spec, inventory)
+    descriptors = [_container_descriptor(spec, parts.containers, at)] if parts.containers else []
+    return pack_plan(spec.version, contents, roots, descriptors, _blob_sizes(parts))
+
+
+def build_assembly_plan(spec: ReleaseSpec, parts: ReleaseParts, addressing: Addressing | None = None) -> ReleasePlan:
+    """The release index and the release component from parts already published (`plan.assemble.read_parts`)."""
+    at = addressing or Addressing()
+    contents, root, release = _release_objects(spec, parts, at)
+    return pack_plan(spec.version, contents, [root], [release], _blob_sizes(parts))
+
+
+def _plan_container(spec: ReleaseSpec, ca: ContainerArtefacts) -> tuple[dict[str, Content], Root, ContainerParts]:
+    """A container image from its OCI archive: its contents, its root and its parts."""
     image = ca.image
     contents = {blob.digest: Content(range=rng) for blob, rng in image.blobs}
     contents[image.manifest.digest] = Content(data=image.manifest_bytes)
+    for f in ca.files:
+        contents.setdefault(f.digest, _whole_file(f))
     tag = container_tag(spec, ca.container.cname, ca.container.arch)
     bare = image.manifest.bare()
     root = Root(
@@ -200,10 +263,10 @@ def _plan_container(
         kind=RootKind.CONTAINER,
         label=ca.container.name_arch,
     )
-    platform = Platform(architecture=image.platform.architecture, os="linux")
-    entry = Descriptor(media_type=bare.media_type, digest=bare.digest, size=bare.size, platform=platform).to_dict()
     ref = OciArtefactRef(repository=spec.release_repository, tag=tag, descriptor=bare)
-    return contents, root, entry, (ca.container, ref, _file_resources(None, ca.files))  # in no image
+    files = tuple(_file_resources(None, ca.files))  # in no image: local blobs of the container component
+    parts = ContainerParts(container=ca.container, manifest=ref, architecture=image.platform.architecture, files=files)
+    return contents, root, parts
 
 
 def pack_plan(

@@ -14,7 +14,7 @@ import typer.main
 from gardenlinux_ocm.cli import app
 from support.release import REPO, VERSION, publish_args
 
-COMMANDS = ("lint", "sample-artefacts", "render", "publish", "copy", "verify", "sign", "attach-images",
+COMMANDS = ("lint", "sample-artefacts", "render", "publish", "assemble", "copy", "verify", "sign", "attach-images",
             "cloud-profile")
 ENV_80 = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"}
 # A digest is either whole or shortened on purpose, with an ellipsis: never cut by a line break.

@@ -1,0 +1,139 @@
+"""What a target holds of a release -> the parts `plan.build` assembles the release index and components from.
+
+Flavor jobs publish each flavor's manifest, blobs and tag from their own files (`publish --flavor`); the container
+job publishes the container images and their component version (`publish --containers`). Assembling needs no
+artefacts: for every flavor and container of the spec it resolves the tag on the target and reads the manifest
+(and, for a flavor, its package list; for a container, its config's architecture). The flavor manifest is rebuilt
+from the spec and the layers it lists and must be the one the tag points at, so a flavor published from another spec
+or from other files is refused instead of being listed. The registry is the shared state; the index is computed from
+it, never merged, so no entry can be lost to a concurrent job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from ..artefacts.inventory import ArtefactFile, FlavorArtefacts
+from ..artefacts.packages import MAX_PACKAGE_LIST, parse_package_list
+from ..errors import NotFound, PlanError
+from ..oci.model import Descriptor, parse_descriptor
+from ..oci.target import ReadOnlyTarget
+from ..ocm.render import FlavorParts
+from ..spec.model import ReleaseSpec
+from .build import ContainerParts, ReleaseParts, container_tag, flavor_tag, plan_flavor
+
+__all__ = ["read_parts", "PublishedParts", "TITLE", "ROLE"]
+
+TITLE = "org.opencontainers.image.title"
+ROLE = "io.gardenlinux.role"
+_MAX_MANIFEST = 4 << 20
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PublishedParts:
+    """What the target holds of a release: the parts found, and the flavors and containers it lacks."""
+
+    parts: ReleaseParts
+    missing: tuple[str, ...]
+
+
+def _json(target: ReadOnlyTarget, repository: str, desc: Descriptor, limit: int, what: str) -> Any:
+    if desc.size > limit:
+        raise PlanError(f"{target.name}/{repository}@{desc.digest}: {what} of {desc.size} bytes is larger than "
+                        f"{limit} bytes")
+    with target.fetch(repository, desc) as f:
+        data = f.read(desc.size + 1)
+    try:
+        return json.loads(data)
+    except ValueError as e:
+        raise PlanError(f"{target.name}/{repository}@{desc.digest}: the {what} is not JSON: {e}") from e
+
+
+def _bytes(target: ReadOnlyTarget, repository: str, desc: Descriptor, limit: int) -> bytes:
+    if desc.size > limit:
+        raise PlanError(f"{target.name}/{repository}@{desc.digest}: {desc.size} bytes, more than {limit}")
+    with target.fetch(repository, desc) as f:
+        return f.read(desc.size + 1)
+
+
+def _flavor(spec: ReleaseSpec, target: ReadOnlyTarget, name: str) -> FlavorParts | None:
+    """The flavor's parts as a target holds them, or None when its tag is absent."""
+    flavor = next(f for f in spec.flavors if f.name == name)
+    repo, tag = spec.release_repository, flavor_tag(spec, flavor)
+    try:
+        desc = target.resolve(repo, tag)
+    except NotFound:
+        return None
+    where = f"{target.name}/{repo}:{tag}"
+    doc = _json(target, repo, desc, _MAX_MANIFEST, "flavor manifest")
+    layers = doc.get("layers") if isinstance(doc, dict) else None
+    if not isinstance(layers, list):
+        raise PlanError(f"{where}: not a flavor manifest (no layers)")
+    roles = {r.name: r for r in spec.roles}
+    files: list[ArtefactFile] = []
+    packages: tuple[tuple[str, str], ...] = ()
+    for i, layer in enumerate(layers):
+        try:
+            d = parse_descriptor(layer)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise PlanError(f"{where}: layers[{i}] is not a descriptor: {e}") from e
+        notes = d.annotation_map
+        role = roles.get(notes.get(ROLE, ""))
+        if role is None or TITLE not in notes:
+            raise PlanError(f"{where}: layers[{i}] names no role of the spec ({ROLE}={notes.get(ROLE)!r})",
+                            hint="publish the flavor again with this spec: gl-ocm publish VERSION --flavor " + name)
+        files.append(ArtefactFile(path=Path(notes[TITLE]), role=role, digest=d.digest, size=d.size))
+        if role.name == "package-list":
+            found, problems = parse_package_list(_bytes(target, repo, d.bare(), MAX_PACKAGE_LIST), notes[TITLE])
+            if problems:
+                raise PlanError(f"{where}: " + "; ".join(problems))
+            packages = found
+    _, root, parts = plan_flavor(spec, FlavorArtefacts(flavor=flavor, files=tuple(files), packages=packages))
+    if root.descriptor.digest != desc.digest:
+        raise PlanError(
+            f"{where} is {desc.digest}, but this spec makes {root.descriptor.digest} of the same files",
+            hint=f"the flavor was published from another spec: publish it again with --flavor {name}",
+        )
+    return parts
+
+
+def _container(spec: ReleaseSpec, target: ReadOnlyTarget, index: int) -> ContainerParts | None:
+    container = spec.containers[index]
+    repo, tag = spec.release_repository, container_tag(spec, container.cname, container.arch)
+    try:
+        desc = target.resolve(repo, tag)
+    except NotFound:
+        return None
+    manifest = _json(target, repo, desc, _MAX_MANIFEST, "container manifest")
+    try:
+        config = parse_descriptor(manifest["config"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise PlanError(f"{target.name}/{repo}:{tag}: the container manifest has no config: {e}") from e
+    architecture = _json(target, repo, config.bare(), _MAX_MANIFEST, "image config").get("architecture")
+    if not isinstance(architecture, str):
+        raise PlanError(f"{target.name}/{repo}:{tag}: the image config names no architecture")
+    return ContainerParts.published(spec, container, desc.bare(), architecture)
+
+
+def read_parts(spec: ReleaseSpec, target: ReadOnlyTarget) -> PublishedParts:
+    """Every flavor's and container's parts that `target` holds, and the names of those it lacks (spec order)."""
+    flavors: list[FlavorParts] = []
+    containers: list[ContainerParts] = []
+    missing: list[str] = []
+    for flavor in spec.flavors:
+        found = _flavor(spec, target, flavor.name)
+        if found is None:
+            missing.append(flavor.name)
+        else:
+            flavors.append(found)
+    for i, container in enumerate(spec.containers):
+        image = _container(spec, target, i)
+        if image is None:
+            missing.append(f"{container.name} {container.name_arch}")
+        else:
+            containers.append(image)
+    return PublishedParts(parts=ReleaseParts(flavors=tuple(flavors), containers=tuple(containers)),
+                          missing=tuple(missing))
