@@ -56,6 +56,7 @@ lint: install ## Lint the specs, ruff, mypy --strict, and check that docs/cli.md
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/python tools/cli_reference.py --check
+	tools/build-tools.sh build actionlint && .tools/bin/actionlint .github/workflows/*.yml
 
 reformat: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests bench tools

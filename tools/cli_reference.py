@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-COMMANDS = ("", "lint", "sample-artefacts", "render", "publish", "assemble", "copy", "verify", "sign", "attach-images",
-            "cloud-profile")  # tests/unit/cli/test_cli.py checks that these are all the app's commands
+# every command of the app (tests/unit/cli/test_cli.py checks it)
+COMMANDS = ("", "lint", "sample-artefacts", "render", "publish", "assemble", "copy", "verify", "sign", "tag",
+            "attach-images", "cloud-profile", "download")
 OUT = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 

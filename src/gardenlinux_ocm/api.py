@@ -24,7 +24,7 @@ from .ocm.labels import PLATFORM_IMAGE_RESOURCE, RELEASE_COMPONENT
 from .ocm.pack import COMPONENT_DESCRIPTORS
 from .ocm.rebase import rebase_components, repack, stage
 from .plan.assemble import read_parts
-from .plan.build import build_assembly_plan, build_parts_plan, build_plan, pack_plan
+from .plan.build import build_assembly_plan, build_parts_plan, build_plan, index_tags, pack_plan
 from .plan.model import ReleasePlan, RootKind
 from .spec import ReleaseSpec, check_version, lint_components, load_release
 from .spec.messages import did_you_mean
@@ -254,11 +254,12 @@ def copy_release(
     if not repos:
         raise NotFound(f"{src.name} holds no repositories")
     prefix = version_to_tag(check_version(version, what="--version")) if version else None
+    own = set(index_tags(version)) if version else set()  # the version's tag, and X.Y.0 for a two-part version
     artefacts: list[CopyRoot] = []
     components: list[CopyRoot] = []
     for repo in repos:
         for tag in src.tags(repo):
-            if prefix is not None and tag != prefix and not tag.startswith(prefix + "-"):
+            if prefix is not None and tag not in own and not tag.startswith(prefix + "-"):
                 continue
             root = CopyRoot(repository=repo, descriptor=src.resolve(repo, tag), tags=(tag,))
             (components if repo.startswith(COMPONENT_DESCRIPTORS + "/") else artefacts).append(root)

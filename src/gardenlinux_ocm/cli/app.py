@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer._click import _textwrap
 
-from . import gardener, images, release, trust
+from . import download, gardener, images, release, tags, trust
 from .common import out, state
 
 __all__ = ["app", "main"]
@@ -63,6 +63,8 @@ release.register(app)
 trust.register(app)
 gardener.register(app)
 images.register(app)
+tags.register(app)
+download.register(app)
 
 
 def main() -> None:

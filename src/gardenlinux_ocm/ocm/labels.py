@@ -12,6 +12,7 @@ __all__ = [
     "PUBLISHED_IMAGES_LABEL",
     "IDENTITY_KEYS",
     "PLATFORM_VARIANT",
+    "ALIASES_LABEL",
 ]
 
 RELEASE_COMPONENT = "github.com/gardenlinux/gardenlinux"
@@ -22,4 +23,5 @@ BUILD_METADATA_LABEL = "gardener.cloud/gardenlinux/ci/build-metadata"  # {modifi
 PACKAGE_VERSIONS_LABEL = "cloud.cnudie/dso/scanning-hints/package-versions"  # [{name, version}] from the .manifest
 PUBLISHED_IMAGES_LABEL = "gardener.cloud/gardenlinux/ci/published-image-metadata"  # the provider's publishing output
 PLATFORM_VARIANT = "platform_variant"
+ALIASES_LABEL = "gardenlinux.io/release/aliases"  # the alias tags (latest, 1877, ...) of the release index
 IDENTITY_KEYS = ("platform", "architecture", "feature-flags")  # plus platform_variant where the flavor has one

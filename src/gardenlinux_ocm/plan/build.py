@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,8 +23,8 @@ from ..ocm.render import (
 from ..spec.model import Container, Flavor, ReleaseSpec
 from .model import Content, ReleasePlan, Root, RootKind
 
-__all__ = ["build_plan", "build_parts_plan", "build_assembly_plan", "plan_flavor", "ContainerParts", "ReleaseParts",
-           "pack_plan", "flavor_tag", "container_tag", "flavor_annotations", "SOURCE_ANNOTATIONS"]
+__all__ = ["index_tags", "build_plan", "build_parts_plan", "build_assembly_plan", "plan_flavor", "ContainerParts",
+           "ReleaseParts", "pack_plan", "flavor_tag", "container_tag", "flavor_annotations", "SOURCE_ANNOTATIONS"]
 
 TITLE = "org.opencontainers.image.title"
 SOURCE_ANNOTATIONS = (
@@ -160,6 +161,13 @@ def plan_flavor(spec: ReleaseSpec, fa: FlavorArtefacts) -> tuple[dict[str, Conte
     return contents, root, parts
 
 
+def index_tags(version: str) -> tuple[str, ...]:
+    """The release index's tags: the version, and for a two-part version also `X.Y.0`, the MAJOR.MINOR.PATCH form
+    that gardenlinux-update asks for (gardenlinux#3287)."""
+    tag = _tag(version)
+    return (tag, f"{tag}.0") if re.fullmatch(r"[0-9]+\.[0-9]+", version) else (tag,)
+
+
 def _flavor_entry(spec: ReleaseSpec, parts: FlavorParts) -> dict[str, Any]:
     d = parts.manifest.descriptor
     platform = Platform(architecture=parts.flavor.arch, os="gardenlinux", os_version=spec.version)
@@ -183,7 +191,8 @@ def _release_objects(
     )
     index_desc = descriptor_for(index, MediaType.OCI_INDEX)
     tag = _tag(spec.version)
-    root = Root(repository=repo, descriptor=index_desc, tags=(tag,), kind=RootKind.INDEX, label=f"{repo}:{tag}")
+    root = Root(repository=repo, descriptor=index_desc, tags=index_tags(spec.version), kind=RootKind.INDEX,
+                label=f"{repo}:{tag}")
     ref = OciArtefactRef(repository=repo, tag=tag, descriptor=index_desc)
     return {index_desc.digest: Content(data=index)}, root, render_release(spec, ref, parts.flavors, at)
 

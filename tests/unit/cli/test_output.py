@@ -14,8 +14,8 @@ import typer.main
 from gardenlinux_ocm.cli import app
 from support.release import REPO, VERSION, publish_args
 
-COMMANDS = ("lint", "sample-artefacts", "render", "publish", "assemble", "copy", "verify", "sign", "attach-images",
-            "cloud-profile")
+COMMANDS = ("lint", "sample-artefacts", "render", "publish", "assemble", "copy", "verify", "sign", "tag",
+            "attach-images", "cloud-profile", "download")
 ENV_80 = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"}
 # A digest is either whole or shortened on purpose, with an ellipsis: never cut by a line break.
 DIGEST_TOKEN = re.compile(r"sha256:([0-9a-f]*)(…?)")
@@ -85,7 +85,7 @@ def test_publish_reports_each_tag_once_with_whole_references(samples: Path, tmp_
     for tag in ("gardenlinux:1473.0-aws-gardener_prod-amd64", "gardenlinux:1473.0-container-arm64"):
         assert len(re.findall(rf"{re.escape(tag)}\s", both)) == 1, f"{tag} is not listed exactly once"
     assert f"github.com/gardenlinux/gardenlinux:{VERSION}" in result.stdout
-    assert "published:" in result.stdout and "31 tags set" in " ".join(result.stdout.split())
+    assert "published:" in result.stdout and "32 tags set" in " ".join(result.stdout.split())
 
 
 def test_copy_says_copied(published: Path, tmp_path: Path) -> None:

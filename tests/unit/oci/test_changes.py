@@ -26,6 +26,7 @@ CHANGELOG = "aws-gardener_prod-amd64-1473.0-2b1b3a1d.changelog"
 MOVED = (
     "gardenlinux:1473.0-aws-gardener_prod-amd64",
     "gardenlinux:1473.0",
+    "gardenlinux:1473.0.0",
     "component-descriptors/github.com/gardenlinux/gardenlinux:1473.0",
 )
 
@@ -52,7 +53,7 @@ def test_publishing_a_changed_changelog_again_fails_and_writes_nothing(layout: P
     before = _snapshot(layout)
     result = runner.invoke(app, publish_args(changed, f"oci-layout:{layout}"))
     assert result.exit_code == 1, result.output
-    assert "3 tag(s)" in result.output and "nothing was written" in result.output
+    assert "4 tag(s)" in result.output and "nothing was written" in result.output
     for reference in MOVED:
         assert f"  {reference}: sha256:" in result.output
     assert f"changelog {CHANGELOG} differs" in result.output

@@ -33,7 +33,7 @@ def test_index_lists_containers_then_every_flavor(samples: Path) -> None:
         assert e["annotations"]["cname"].startswith(f"{f.cname}-{f.arch}")  # what gardenlinux-update matches
         assert e["annotations"]["io.gardenlinux.flavor"] == f.name
         assert "artifactType" not in e  # skopeo 1.9 would drop it and change the index digest
-    assert plan.index.tags == (VERSION,)
+    assert plan.index.tags == (VERSION, f"{VERSION}.0")  # X.Y.0 for gardenlinux-update
 
 
 def test_flavor_manifest_shape(samples: Path) -> None:
