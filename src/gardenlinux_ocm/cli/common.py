@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from ..targets import RegistryOptions
 
-__all__ = ["err", "out", "state", "guard", "registry_options", "closing_target"]
+__all__ = ["err", "out", "state", "guard", "registry_options", "closing_target", "opened_targets"]
 
 
 class _LazyConsole:
@@ -105,3 +105,15 @@ def closing_target[T](target: T) -> Iterator[T]:
             yield target
     else:
         yield target
+
+
+@contextlib.contextmanager
+def opened_targets(to: str, ocm_repository: str | None, options: RegistryOptions) -> Iterator[tuple[Any, Any]]:
+    """The `--to` target and the `--ocm-repository` one (None when not given), both closed after the block."""
+    from ..targets import open_target
+
+    with contextlib.ExitStack() as stack:
+        target = stack.enter_context(closing_target(open_target(to, options)))
+        ocm = None if ocm_repository is None else stack.enter_context(closing_target(open_target(ocm_repository,
+                                                                                                 options)))
+        yield target, ocm

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from ..oci.changes import OnChange
 from ..ocm.access import AccessMode
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
 from ..targets import DEFAULT_TARGET
-from .common import closing_target, err, guard, out, registry_options
+from .common import closing_target, err, guard, opened_targets, out, registry_options
 from .images import PublishedImagesOpt
 from .options import (
     AccessOpt,
@@ -218,7 +217,7 @@ def register(app: typer.Typer) -> None:
 
         from .. import api
         from ..ocm.signing import load_private_key
-        from ..targets import addressing_for, open_target, parse_target
+        from ..targets import addressing_for, parse_target
         from ..trust.sign import sign_plan
 
         def run() -> api.PublishResult:
@@ -247,15 +246,13 @@ def register(app: typer.Typer) -> None:
             if key is not None:
                 plan = sign_plan(plan, key, algorithm=sign_algorithm, name=signature_name)
             opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
-            with contextlib.ExitStack() as stack:
-                target = stack.enter_context(closing_target(open_target(to, opts)))
-                ocm_target = None
-                if ocm_repository is not None:
-                    ocm_target = stack.enter_context(closing_target(open_target(ocm_repository, opts)))
-                with progress(output is OutputFormat.TABLE, "publishing") as on_event:
-                    return api.publish(
-                        plan, target, jobs=jobs, on_event=on_event, on_change=on_change, ocm_repository=ocm_target
-                    )
+            with (
+                opened_targets(to, ocm_repository, opts) as (target, ocm_target),
+                progress(output is OutputFormat.TABLE, "publishing") as on_event,
+            ):
+                return api.publish(
+                    plan, target, jobs=jobs, on_event=on_event, on_change=on_change, ocm_repository=ocm_target
+                )
 
         result = guard(run)
         publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository)
@@ -293,20 +290,18 @@ def register(app: typer.Typer) -> None:
           gl-ocm assemble 1473.0 --to 127.0.0.1:5000
         """
         from .. import api
-        from ..targets import addressing_for, open_target, parse_target
+        from ..targets import addressing_for, parse_target
 
         def run() -> api.PublishResult:
             parse_target(to)
             addressing = addressing_for(to, reference_base, access)
             opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
-            with contextlib.ExitStack() as stack:
-                target = stack.enter_context(closing_target(open_target(to, opts)))
-                ocm_target = None
-                if ocm_repository is not None:
-                    ocm_target = stack.enter_context(closing_target(open_target(ocm_repository, opts)))
-                with progress(output is OutputFormat.TABLE, "assembling") as on_event:
-                    return api.assemble(components, version, target, addressing=addressing,
-                                        ocm_repository=ocm_target, jobs=jobs, on_event=on_event, on_change=on_change)
+            with (
+                opened_targets(to, ocm_repository, opts) as (target, ocm_target),
+                progress(output is OutputFormat.TABLE, "assembling") as on_event,
+            ):
+                return api.assemble(components, version, target, addressing=addressing,
+                                    ocm_repository=ocm_target, jobs=jobs, on_event=on_event, on_change=on_change)
 
         result = guard(run)
         publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import closing_target, guard, out, registry_options
+from .common import guard, opened_targets, out, registry_options
 from .options import (
     CaOpt,
     InsecureOpt,
@@ -56,15 +55,11 @@ def register(app: typer.Typer) -> None:
           gl-ocm tag 127.0.0.1:5000 1877.3 --alias 1877 --alias latest
         """
         from ..aliases import tag_release
-        from ..targets import open_target, registry_opener
+        from ..targets import registry_opener
 
         def run() -> TagResult:
             opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
-            with contextlib.ExitStack() as stack:
-                dst = stack.enter_context(closing_target(open_target(target, opts)))
-                home = None
-                if ocm_repository is not None:
-                    home = stack.enter_context(closing_target(open_target(ocm_repository, opts)))
+            with opened_targets(target, ocm_repository, opts) as (dst, home):
                 return tag_release(dst, version, alias, ocm_repository=home, open_registry=registry_opener(opts))
 
         result = guard(run)
