@@ -117,3 +117,46 @@ def opened_targets(to: str, ocm_repository: str | None, options: RegistryOptions
         ocm = None if ocm_repository is None else stack.enter_context(closing_target(open_target(ocm_repository,
                                                                                                  options)))
         yield target, ocm
+
+
+RegistryFactory = Callable[[], "RegistryOptions"]
+
+
+def with_registry_options[**P, R](command: Callable[P, R]) -> Callable[..., R]:
+    """Give a command the registry options (--username, --password-stdin, --plain-http, --ca-file,
+    --insecure-skip-tls-verify), declared once here.
+
+    The command declares a keyword parameter `registry` instead: a callable that builds the `RegistryOptions`, to be
+    called inside the command's `guard` (it reads the password from stdin and may refuse a bad combination).
+    """
+    import functools
+    import inspect
+
+    from .options import CaOpt, InsecureOpt, PlainOpt, PwStdinOpt, UserOpt
+
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, annotation, default in (
+            ("username", UserOpt, None),
+            ("password_stdin", PwStdinOpt, False),
+            ("plain_http", PlainOpt, None),
+            ("ca_file", CaOpt, None),
+            ("insecure_skip_tls_verify", InsecureOpt, False),
+        )
+    ]
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "registry"]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> R:
+        values = [kwargs.pop(p.name) for p in added]
+        return command(*args, registry=lambda: registry_options(*values), **kwargs)  # type: ignore[arg-type]
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {k: v for k, v in command.__annotations__.items() if k != "registry"}
+    return wrapper
+
+
+def registry_unset() -> RegistryOptions:
+    """The default of a command's `registry` parameter; `with_registry_options` always passes the real one."""
+    raise AssertionError("the command is not wrapped by with_registry_options")

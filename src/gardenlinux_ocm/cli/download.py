@@ -15,8 +15,8 @@ import typer
 
 from ..errors import UsageError
 from ..oci.changes import OnChange
-from .common import closing_target, guard, out, registry_options
-from .options import CaOpt, InsecureOpt, OutputFormat, OutputOpt, PlainOpt, PwStdinOpt, UserOpt, VersionArg
+from .common import RegistryFactory, closing_target, guard, out, registry_unset, with_registry_options
+from .options import OutputFormat, OutputOpt, VersionArg
 from .output import INDENT, fold, human_bytes, listing, print_lines, short_digest
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
     """Add `download` to the app."""
 
     @app.command("download")
+    @with_registry_options
     def download_cmd(
         target: Annotated[str, typer.Argument(
             metavar="TARGET", help="oci-layout:DIR, ctf:PATH or a registry base (HOST, optional :PORT and /PREFIX).")],
@@ -68,11 +69,7 @@ def register(app: typer.Typer) -> None:
             "--overwrite", help="Replace files in DIR that have other content (default: refuse, exit 1, write "
             "nothing).")] = False,
         output: OutputOpt = OutputFormat.TABLE,
-        username: UserOpt = None,
-        password_stdin: PwStdinOpt = False,
-        plain_http: PlainOpt = None,
-        ca_file: CaOpt = None,
-        insecure_skip_tls_verify: InsecureOpt = False,
+        registry: RegistryFactory = registry_unset,
     ) -> None:
         """Download a published flavor's files, each checked, into a directory.
 
@@ -98,7 +95,7 @@ def register(app: typer.Typer) -> None:
             if not REPOSITORY_RE.match(repository):
                 raise UsageError(f"--repository {repository!r} is not an OCI repository name",
                                  hint=f"e.g. --repository {RELEASE_REPOSITORY} (lower-case path components)")
-            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            opts = registry()
             with closing_target(open_source(target, opts)) as src:
                 return download(src, output_dir, version=version, flavor=flavor, repository=repository,
                                 roles=role or (), on_change=OnChange.OVERWRITE if overwrite else OnChange.FAIL)

@@ -21,8 +21,8 @@ from ..gardener.cloudprofile import (
     ProfileFormat,
     Provider,
 )
-from .common import closing_target, err, guard, registry_options
-from .options import CaOpt, InsecureOpt, PlainOpt, PwStdinOpt, UserOpt, VersionArg
+from .common import RegistryFactory, closing_target, err, guard, registry_unset, with_registry_options
+from .options import VersionArg
 
 if TYPE_CHECKING:
     from ..gardener.cloudprofile import CloudProfileImages
@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
     """Add `cloud-profile` to the app."""
 
     @app.command("cloud-profile")
+    @with_registry_options
     def cloud_profile_cmd(
         target: SourceArg,
         version: VersionArg,
@@ -64,11 +65,7 @@ def register(app: typer.Typer) -> None:
             "openstackbaremetal); one CloudProfile holds one.")] = OpenStackVariant.VMWARE,
         output_file: Annotated[Path | None, typer.Option(
             "--output-file", "-o", metavar="FILE", help="Write here instead of stdout.")] = None,
-        username: UserOpt = None,
-        password_stdin: PwStdinOpt = False,
-        plain_http: PlainOpt = None,
-        ca_file: CaOpt = None,
-        insecure_skip_tls_verify: InsecureOpt = False,
+        registry: RegistryFactory = registry_unset,
     ) -> None:
         """Write a Gardener CloudProfile's machine images for a published release, for one provider.
 
@@ -94,7 +91,7 @@ def register(app: typer.Typer) -> None:
                 provider=provider, format=fmt, image_name=image_name, flavor_flags=parse_flavor_flags(flavor_flags),
                 choice=ImageChoice(hyper_v_generation=hyper_v_generation, azure_cloud=azure_cloud,
                                    openstack_variant=openstack_variant))
-            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            opts = registry()
             with closing_target(open_source(target, opts)) as src:
                 order = referenced_first(src, [(RELEASE_COMPONENT, version)])
             return render_cloud_profile([cv.descriptor for cv in order], options)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import closing_target, guard, out, registry_options
-from .options import CaOpt, InsecureOpt, JobsOpt, OutputFormat, OutputOpt, PlainOpt, PwStdinOpt, UserOpt, VersionArg
+from .common import RegistryFactory, closing_target, guard, out, registry_unset, with_registry_options
+from .options import JobsOpt, OutputFormat, OutputOpt, VersionArg
 from .output import short_digest
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
     """Add `attach-images` to the app."""
 
     @app.command("attach-images")
+    @with_registry_options
     def attach_images(
         target: Annotated[str, typer.Argument(metavar="TARGET", help="Where the release's component versions are.")],
         version: VersionArg,
@@ -41,11 +42,7 @@ def register(app: typer.Typer) -> None:
         ],
         jobs: JobsOpt = 4,
         output: OutputOpt = OutputFormat.TABLE,
-        username: UserOpt = None,
-        password_stdin: PwStdinOpt = False,
-        plain_http: PlainOpt = None,
-        ca_file: CaOpt = None,
-        insecure_skip_tls_verify: InsecureOpt = False,
+        registry: RegistryFactory = registry_unset,
     ) -> None:
         """Attach the clouds' publishing output to a published release.
 
@@ -62,7 +59,7 @@ def register(app: typer.Typer) -> None:
 
         def run() -> api.AttachResult:
             images = load_published_images(published_images)
-            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            opts = registry()
             with closing_target(open_target(target, opts)) as dst:
                 return api.attach_images(dst, version, images, jobs=jobs)
 

@@ -14,24 +14,28 @@ from ..oci.changes import OnChange
 from ..ocm.access import AccessMode
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
 from ..targets import DEFAULT_TARGET
-from .common import closing_target, err, guard, opened_targets, out, registry_options
+from .common import (
+    RegistryFactory,
+    closing_target,
+    err,
+    guard,
+    opened_targets,
+    out,
+    registry_unset,
+    with_registry_options,
+)
 from .images import PublishedImagesOpt
 from .options import (
     AccessOpt,
     ArtefactsOpt,
-    CaOpt,
     ComponentsOpt,
-    InsecureOpt,
     JobsOpt,
     OcmRepositoryOpt,
     OnChangeOpt,
     OutputFormat,
     OutputOpt,
-    PlainOpt,
-    PwStdinOpt,
     ReferenceBaseOpt,
     RenderFormat,
-    UserOpt,
     VersionArg,
 )
 from .output import copy_summary, progress, publish_summary
@@ -133,6 +137,7 @@ def register(app: typer.Typer) -> None:
             sys.stdout.buffer.write(data)
 
     @app.command()
+    @with_registry_options
     def publish(
         version: VersionArg,
         to: Annotated[
@@ -167,11 +172,6 @@ def register(app: typer.Typer) -> None:
         components: ComponentsOpt = Path("components"),
         jobs: JobsOpt = 4,
         output: OutputOpt = OutputFormat.TABLE,
-        username: UserOpt = None,
-        password_stdin: PwStdinOpt = False,
-        plain_http: PlainOpt = None,
-        ca_file: CaOpt = None,
-        insecure_skip_tls_verify: InsecureOpt = False,
         on_change: OnChangeOpt = OnChange.FAIL,
         sign_key: Annotated[
             Path | None,
@@ -200,6 +200,7 @@ def register(app: typer.Typer) -> None:
                 help="File holding the password of an encrypted --sign-key.",
             ),
         ] = None,
+        registry: RegistryFactory = registry_unset,
     ) -> None:
         """Publish a release to a layout directory or a registry.
 
@@ -245,7 +246,7 @@ def register(app: typer.Typer) -> None:
                 _, plan = api.plan_release(components, version, source, addressing, published_images=images)
             if key is not None:
                 plan = sign_plan(plan, key, algorithm=sign_algorithm, name=signature_name)
-            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            opts = registry()
             with (
                 opened_targets(to, ocm_repository, opts) as (target, ocm_target),
                 progress(output is OutputFormat.TABLE, "publishing") as on_event,
@@ -258,6 +259,7 @@ def register(app: typer.Typer) -> None:
         publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository)
 
     @app.command()
+    @with_registry_options
     def assemble(
         version: VersionArg,
         to: Annotated[
@@ -271,12 +273,8 @@ def register(app: typer.Typer) -> None:
         components: ComponentsOpt = Path("components"),
         jobs: JobsOpt = 4,
         output: OutputOpt = OutputFormat.TABLE,
-        username: UserOpt = None,
-        password_stdin: PwStdinOpt = False,
-        plain_http: PlainOpt = None,
-        ca_file: CaOpt = None,
-        insecure_skip_tls_verify: InsecureOpt = False,
         on_change: OnChangeOpt = OnChange.FAIL,
+        registry: RegistryFactory = registry_unset,
     ) -> None:
         """Build the release index and component from what the flavor jobs published.
 
@@ -295,7 +293,7 @@ def register(app: typer.Typer) -> None:
         def run() -> api.PublishResult:
             parse_target(to)
             addressing = addressing_for(to, reference_base, access)
-            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            opts = registry()
             with (
                 opened_targets(to, ocm_repository, opts) as (target, ocm_target),
                 progress(output is OutputFormat.TABLE, "assembling") as on_event,
@@ -307,6 +305,7 @@ def register(app: typer.Typer) -> None:
         publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository)
 
     @app.command("copy")
+    @with_registry_options
     def copy_cmd(
         source: Annotated[
             str, typer.Argument(metavar="SOURCE", help="oci-layout:DIR, ctf:PATH, ca:PATH or a registry base.")
@@ -319,13 +318,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         jobs: JobsOpt = 4,
         output: OutputOpt = OutputFormat.TABLE,
-        username: UserOpt = None,
-        password_stdin: PwStdinOpt = False,
-        plain_http: PlainOpt = None,
-        ca_file: CaOpt = None,
-        insecure_skip_tls_verify: InsecureOpt = False,
         on_change: OnChangeOpt = OnChange.FAIL,
         reference_base: ReferenceBaseOpt = None,
+        registry: RegistryFactory = registry_unset,
     ) -> None:
         """Copy releases between two targets.
 
@@ -342,7 +337,7 @@ def register(app: typer.Typer) -> None:
         from ..targets import addressing_for, open_source, open_target
 
         def run() -> CopyStats:
-            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            opts = registry()
             rebase = (addressing_for(source).base, addressing_for(target, reference_base).base)
             with (
                 closing_target(open_source(source, opts)) as src,

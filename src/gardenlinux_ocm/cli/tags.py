@@ -7,16 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import guard, opened_targets, out, registry_options
+from .common import RegistryFactory, guard, opened_targets, out, registry_unset, with_registry_options
 from .options import (
-    CaOpt,
-    InsecureOpt,
     OcmRepositoryOpt,
     OutputFormat,
     OutputOpt,
-    PlainOpt,
-    PwStdinOpt,
-    UserOpt,
     VersionArg,
 )
 
@@ -30,6 +25,7 @@ def register(app: typer.Typer) -> None:
     """Add `tag` to the app."""
 
     @app.command("tag")
+    @with_registry_options
     def tag_cmd(
         target: Annotated[str, typer.Argument(metavar="TARGET", help="Where the release index is.")],
         version: VersionArg,
@@ -39,11 +35,7 @@ def register(app: typer.Typer) -> None:
         ],
         ocm_repository: OcmRepositoryOpt = None,
         output: OutputOpt = OutputFormat.TABLE,
-        username: UserOpt = None,
-        password_stdin: PwStdinOpt = False,
-        plain_http: PlainOpt = None,
-        ca_file: CaOpt = None,
-        insecure_skip_tls_verify: InsecureOpt = False,
+        registry: RegistryFactory = registry_unset,
     ) -> None:
         """Point alias tags of the release index at a release, after it verifies.
 
@@ -58,7 +50,7 @@ def register(app: typer.Typer) -> None:
         from ..targets import registry_opener
 
         def run() -> TagResult:
-            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            opts = registry()
             with opened_targets(target, ocm_repository, opts) as (dst, home):
                 return tag_release(dst, version, alias, ocm_repository=home, open_registry=registry_opener(opts))
 

@@ -16,8 +16,8 @@ import typer
 
 from ..errors import UsageError
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
-from .common import closing_target, guard, out, registry_options
-from .options import CaOpt, InsecureOpt, OutputFormat, OutputOpt, PlainOpt, PwStdinOpt, UserOpt
+from .common import RegistryFactory, closing_target, guard, out, registry_unset, with_registry_options
+from .options import OutputFormat, OutputOpt
 from .output import INDENT, fold, print_lines, shorten_digests
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ def register(app: typer.Typer) -> None:
     """Add `verify` and `sign` to the app."""
 
     @app.command("verify")
+    @with_registry_options
     def verify_cmd(
         target: TargetArg,
         component: Annotated[str | None, typer.Argument(
@@ -151,15 +152,11 @@ def register(app: typer.Typer) -> None:
         show: Annotated[Show, typer.Option(
             "--show", help="Table output: failures (counts per kind of check, then every failure in full) or all "
             "(every check).")] = Show.FAILURES,
-        username: UserOpt = None,
-        password_stdin: PwStdinOpt = False,
-        plain_http: PlainOpt = None,
-        ca_file: CaOpt = None,
-        insecure_skip_tls_verify: InsecureOpt = False,
         reference_base: Annotated[list[str] | None, typer.Option(
             "--reference-base", metavar="HOST[/PREFIX]",
             help="A base that accesses name for content on TARGET itself (repeatable), e.g. the registry a layout "
             "was built for. Accesses naming other registries are checked there.")] = None,
+        registry: RegistryFactory = registry_unset,
     ) -> None:
         """Verify a published release: descriptors, references, every resource, the release index, signatures.
 
@@ -176,7 +173,7 @@ def register(app: typer.Typer) -> None:
         def run() -> VerifyReport:
             name, version = parse_component(component, require_version=False)
             keys = _key_pairs(public_key or [], signature_name or [])
-            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            opts = registry()
             bases = [addressing_for(target, base).base for base in reference_base or []]
             with closing_target(open_source(target, opts)) as src:
                 return verify(src, name, version, deep=deep, public_keys=keys, signature_names=signature_name or [],
@@ -188,6 +185,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
     @app.command("sign")
+    @with_registry_options
     def sign_cmd(
         target: Annotated[str, typer.Argument(
             help="oci-layout:DIR or a registry base (HOST, optional :PORT and /PREFIX).")],
@@ -204,11 +202,7 @@ def register(app: typer.Typer) -> None:
             "--key-password-file", exists=True, dir_okay=False, envvar="GL_OCM_KEY_PASSWORD_FILE",
             help="File holding the password of an encrypted private key.")] = None,
         output: OutputOpt = OutputFormat.TABLE,
-        username: UserOpt = None,
-        password_stdin: PwStdinOpt = False,
-        plain_http: PlainOpt = None,
-        ca_file: CaOpt = None,
-        insecure_skip_tls_verify: InsecureOpt = False,
+        registry: RegistryFactory = registry_unset,
     ) -> None:
         """Sign a published component version and its references; re-signing with another name keeps the others.
 
@@ -225,7 +219,7 @@ def register(app: typer.Typer) -> None:
             name, version = parse_component(component, require_version=True)
             password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
             key = load_private_key(private_key, password)
-            opts = registry_options(username, password_stdin, plain_http, ca_file, insecure_skip_tls_verify)
+            opts = registry()
             assert name is not None and version is not None
             with closing_target(open_target(target, opts)) as dst:
                 return sign_published(dst, name, version, key, algorithm=algorithm, name=signature_name,
