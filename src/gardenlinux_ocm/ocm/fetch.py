@@ -43,6 +43,7 @@ __all__ = [
     "list_versions",
     "load_descriptor",
     "version_key",
+    "read_small",
 ]
 
 CONFIG_MEDIA_TYPES = frozenset({
@@ -116,7 +117,7 @@ def load_descriptor(data: bytes, where: str) -> dict[str, Any]:
     return doc
 
 
-def _read(target: ReadOnlyTarget, repository: str, desc: Descriptor, limit: int) -> bytes:
+def read_small(target: ReadOnlyTarget, repository: str, desc: Descriptor, limit: int) -> bytes:
     """Read a small object whole and check its size and digest (targets need not verify on fetch)."""
     where = f"{target.name}/{repository}@{desc.digest}"
     if desc.size > limit:
@@ -195,12 +196,12 @@ def fetch_component(target: ReadOnlyTarget, component: str, version: str) -> Com
     where = f"{target.name}/{repository}:{tag}"
     top = target.resolve(repository, tag)
     manifest_desc = top
-    data = _read(target, repository, top, _MAX_MANIFEST)
+    data = read_small(target, repository, top, _MAX_MANIFEST)
     doc = _json(data, where)
     if top.media_type in INDEX_MEDIA_TYPES or _media_type(doc, where) in INDEX_MEDIA_TYPES:
         manifest_desc = _pick_from_index(doc, where)
         where = f"{target.name}/{repository}@{manifest_desc.digest}"
-        data = _read(target, repository, manifest_desc, _MAX_MANIFEST)
+        data = read_small(target, repository, manifest_desc, _MAX_MANIFEST)
         doc = _json(data, where)
         if _media_type(doc, where) in INDEX_MEDIA_TYPES:
             raise VerificationError(f"{where}: the index at the tag lists another index, not a manifest")
@@ -210,7 +211,7 @@ def fetch_component(target: ReadOnlyTarget, component: str, version: str) -> Com
         raise VerificationError(f"{where} is not an OCM component version: config media type {config.media_type!r}",
                                 hint=f"expected one of {', '.join(sorted(CONFIG_MEDIA_TYPES))}")
     layer = _descriptor_layer(target, repository, config, layers, where)
-    raw = _read(target, repository, layer, _MAX_DESCRIPTOR)
+    raw = read_small(target, repository, layer, _MAX_DESCRIPTOR)
     if layer.media_type in _TAR:
         try:
             raw = read_descriptor_tar(raw)
@@ -259,7 +260,7 @@ def referenced_first(target: ReadOnlyTarget, roots: Iterable[tuple[str, str]], *
 def _descriptor_layer(target: ReadOnlyTarget, repository: str, config: Descriptor, layers: tuple[Descriptor, ...],
                       where: str) -> Descriptor:
     """The layer the config names (`componentDescriptorLayer`), else the first layer with a descriptor media type."""
-    cfg = _json(_read(target, repository, config, _MAX_MANIFEST), f"{where} config")
+    cfg = _json(read_small(target, repository, config, _MAX_MANIFEST), f"{where} config")
     named = cfg.get("componentDescriptorLayer")
     if isinstance(named, dict) and isinstance(named.get("digest"), str):
         match = [d for d in layers if d.digest == named["digest"]]

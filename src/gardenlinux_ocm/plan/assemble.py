@@ -3,10 +3,10 @@
 Flavor jobs publish each flavor's manifest, blobs and tag from their own files (`publish --flavor`); the container
 job publishes the container images and their component version (`publish --containers`). Assembling needs no
 artefacts: for every flavor and container of the spec it resolves the tag on the target and reads the manifest
-(and, for a flavor, its package list; for a container, its config's architecture). The flavor manifest is rebuilt
-from the spec and the layers it lists and must be the one the tag points at, so a flavor published from another spec
-or from other files is refused instead of being listed. The registry is the shared state; the index is computed from
-it, never merged, so no entry can be lost to a concurrent job.
+(and, for a flavor, its package list; for a container, its config's architecture), each checked against its
+digest. The flavor manifest is rebuilt from the spec and the layers it lists and must be the one the tag points at,
+so a flavor published from another spec or from other files is refused instead of being listed. The registry is the
+shared state; the index is computed from it, never merged, so no entry can be lost to a concurrent job.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..artefacts.packages import MAX_PACKAGE_LIST, parse_package_list
 from ..errors import NotFound, PlanError
 from ..oci.model import Descriptor, parse_descriptor
 from ..oci.target import ReadOnlyTarget
+from ..ocm.fetch import read_small
 from ..ocm.render import FlavorParts
 from ..spec.model import ReleaseSpec
 from .build import ContainerParts, ReleaseParts, container_tag, flavor_tag, plan_flavor
@@ -40,23 +41,13 @@ class PublishedParts:
     missing: tuple[str, ...]
 
 
-def _json(target: ReadOnlyTarget, repository: str, desc: Descriptor, limit: int, what: str) -> Any:
-    if desc.size > limit:
-        raise PlanError(f"{target.name}/{repository}@{desc.digest}: {what} of {desc.size} bytes is larger than "
-                        f"{limit} bytes")
-    with target.fetch(repository, desc) as f:
-        data = f.read(desc.size + 1)
+def _json(target: ReadOnlyTarget, repository: str, desc: Descriptor, what: str) -> Any:
+    """A manifest or config, read whole (bounded) and checked against its digest, as JSON."""
+    data = read_small(target, repository, desc, _MAX_MANIFEST)
     try:
         return json.loads(data)
     except ValueError as e:
         raise PlanError(f"{target.name}/{repository}@{desc.digest}: the {what} is not JSON: {e}") from e
-
-
-def _bytes(target: ReadOnlyTarget, repository: str, desc: Descriptor, limit: int) -> bytes:
-    if desc.size > limit:
-        raise PlanError(f"{target.name}/{repository}@{desc.digest}: {desc.size} bytes, more than {limit}")
-    with target.fetch(repository, desc) as f:
-        return f.read(desc.size + 1)
 
 
 def _flavor(spec: ReleaseSpec, target: ReadOnlyTarget, name: str) -> FlavorParts | None:
@@ -68,7 +59,7 @@ def _flavor(spec: ReleaseSpec, target: ReadOnlyTarget, name: str) -> FlavorParts
     except NotFound:
         return None
     where = f"{target.name}/{repo}:{tag}"
-    doc = _json(target, repo, desc, _MAX_MANIFEST, "flavor manifest")
+    doc = _json(target, repo, desc, "flavor manifest")
     layers = doc.get("layers") if isinstance(doc, dict) else None
     if not isinstance(layers, list):
         raise PlanError(f"{where}: not a flavor manifest (no layers)")
@@ -87,7 +78,8 @@ def _flavor(spec: ReleaseSpec, target: ReadOnlyTarget, name: str) -> FlavorParts
                             hint="publish the flavor again with this spec: gl-ocm publish VERSION --flavor " + name)
         files.append(ArtefactFile(path=Path(notes[TITLE]), role=role, digest=d.digest, size=d.size))
         if role.name == "package-list":
-            found, problems = parse_package_list(_bytes(target, repo, d.bare(), MAX_PACKAGE_LIST), notes[TITLE])
+            data = read_small(target, repo, d.bare(), MAX_PACKAGE_LIST)
+            found, problems = parse_package_list(data, notes[TITLE])
             if problems:
                 raise PlanError(f"{where}: " + "; ".join(problems))
             packages = found
@@ -107,12 +99,12 @@ def _container(spec: ReleaseSpec, target: ReadOnlyTarget, index: int) -> Contain
         desc = target.resolve(repo, tag)
     except NotFound:
         return None
-    manifest = _json(target, repo, desc, _MAX_MANIFEST, "container manifest")
+    manifest = _json(target, repo, desc, "container manifest")
     try:
         config = parse_descriptor(manifest["config"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise PlanError(f"{target.name}/{repo}:{tag}: the container manifest has no config: {e}") from e
-    architecture = _json(target, repo, config.bare(), _MAX_MANIFEST, "image config").get("architecture")
+    architecture = _json(target, repo, config.bare(), "image config").get("architecture")
     if not isinstance(architecture, str):
         raise PlanError(f"{target.name}/{repo}:{tag}: the image config names no architecture")
     return ContainerParts.published(spec, container, desc.bare(), architecture)

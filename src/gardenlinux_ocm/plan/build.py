@@ -208,23 +208,16 @@ def _blob_sizes(parts: ReleaseParts) -> dict[str, int]:
 
 def _objects(spec: ReleaseSpec, inventory: Inventory) -> tuple[dict[str, Content], list[Root], ReleaseParts]:
     """The flavors' and containers' own objects, in publish order (containers first), and their parts."""
+    planned_containers = [_plan_container(spec, ca) for ca in inventory.containers]
+    planned_flavors = [plan_flavor(spec, fa) for fa in inventory.flavors]
     contents: dict[str, Content] = {EMPTY_DESCRIPTOR.digest: Content(data=EMPTY_JSON)}
-    roots: list[Root] = []
-    containers: list[ContainerParts] = []
-    for ca in inventory.containers:
-        blobs, root, parts = _plan_container(spec, ca)
+    for blobs, _, _ in (*planned_containers, *planned_flavors):
         for digest, content in blobs.items():
             contents.setdefault(digest, content)
-        roots.append(root)
-        containers.append(parts)
-    flavors: list[FlavorParts] = []
-    for fa in inventory.flavors:
-        blobs, root, flavor = plan_flavor(spec, fa)
-        for digest, content in blobs.items():
-            contents.setdefault(digest, content)
-        roots.append(root)
-        flavors.append(flavor)
-    return contents, roots, ReleaseParts(flavors=tuple(flavors), containers=tuple(containers))
+    roots = [root for _, root, _ in (*planned_containers, *planned_flavors)]
+    parts = ReleaseParts(flavors=tuple(p for _, _, p in planned_flavors),
+                         containers=tuple(p for _, _, p in planned_containers))
+    return contents, roots, parts
 
 
 def build_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addressing | None = None) -> ReleasePlan:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
+from ..errors import UsageError
 from ..oci.target import ReadOnlyTarget
 from ..ocm.access import LOCAL_BASE, parse_image_reference
 from .model import TARGET_ERRORS, _message
@@ -28,12 +29,14 @@ class Location:
 
 
 def home_base(target: ReadOnlyTarget) -> str:
-    """The base that by-reference accesses name for content on `target`: a registry's own name, else `LOCAL_BASE`."""
-    name = target.name
-    host = name.split("/", 1)[0]
-    local = name.startswith(("oci-layout:", "ctf:", "ca:"))
-    registry = not local and ("." in host or ":" in host or host == "localhost")
-    return name if registry else LOCAL_BASE
+    """The base that by-reference accesses name for content on `target`: a registry's own name, else `LOCAL_BASE`
+    (a layout, an archive, or a target whose name is no target name, such as an in-memory one)."""
+    from ..targets import reference_base
+
+    try:
+        return reference_base(target.name)
+    except UsageError:
+        return LOCAL_BASE
 
 
 class Locations:

@@ -25,6 +25,7 @@ from gardenlinux_ocm.gardener.published_images import (
 )
 from gardenlinux_ocm.spec import load_release
 from support.published import IMAGE, VALID_YAML
+from support.schemas import patterns
 
 REPO = Path(__file__).resolve().parents[3]
 def _write(tmp_path: Path, text: str, name: str = "published.yaml") -> Path:
@@ -254,17 +255,8 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
-def _patterns(node: object) -> set[str]:
-    if isinstance(node, dict):
-        found = {node["pattern"]} if isinstance(node.get("pattern"), str) else set()
-        return found.union(*(_patterns(v) for v in node.values()))
-    if isinstance(node, list):
-        return set().union(*(_patterns(v) for v in node))
-    return set()
-
-
 def test_every_schema_pattern_has_a_form_in_words() -> None:
-    assert _patterns(_schema()) == set(PATTERN_FORMS)
+    assert patterns(_schema()) == set(PATTERN_FORMS)
 
 
 def test_the_flavor_pattern_is_the_release_specs_cname_then_the_architecture() -> None:

@@ -19,6 +19,7 @@ from gardenlinux_ocm.spec import lint_components, load_release
 from gardenlinux_ocm.spec._yaml import MAX_DEPTH, MAX_NODES
 from gardenlinux_ocm.spec.load import MAX_FILE_BYTES
 from gardenlinux_ocm.spec.messages import PATTERN_FORMS
+from support.schemas import patterns
 
 VERSION = "1473.0"
 MEMORY_LIMIT = 256 << 20  # `gl-ocm lint` of the shipped specs needs well under 100 MiB of address space
@@ -271,17 +272,8 @@ def test_relative_components_path_is_shown_as_given(
     assert info.value.file == "components/releases/1473.0.yaml"
 
 
-def _patterns(node: object) -> set[str]:
-    if isinstance(node, dict):
-        found = {node["pattern"]} if isinstance(node.get("pattern"), str) else set()
-        return found.union(*(_patterns(v) for v in node.values()))
-    if isinstance(node, list):
-        return set().union(*(_patterns(v) for v in node))
-    return set()
-
-
 @pytest.mark.parametrize("name", ["release-spec.schema.json", "component-spec.schema.json"])
 def test_every_schema_pattern_has_a_form_in_words(name: str) -> None:
     schema = json.loads((Path(__file__).resolve().parents[3] / "schemas" / name).read_text())
-    patterns = _patterns(schema)
-    assert patterns and patterns <= set(PATTERN_FORMS), patterns - set(PATTERN_FORMS)
+    found = patterns(schema)
+    assert found and found <= set(PATTERN_FORMS), found - set(PATTERN_FORMS)
