@@ -3,14 +3,19 @@ faults, interrupted runs, bad credentials and `gl-ocm copy` between layout and r
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +28,13 @@ from gardenlinux_ocm.cli import app
 from gardenlinux_ocm.errors import RegistryError
 from gardenlinux_ocm.oci.graph import successors
 from gardenlinux_ocm.oci.layout import LayoutTarget
-from gardenlinux_ocm.oci.model import Descriptor
+from gardenlinux_ocm.oci.model import Descriptor, MediaType, descriptor_for
 from gardenlinux_ocm.oci.registry import RegistryTarget, RetryPolicy
 from gardenlinux_ocm.oci.target import ReadOnlyTarget
+from gardenlinux_ocm.ocm.access import AccessMode, Addressing
 from gardenlinux_ocm.plan.model import ReleasePlan
 from gardenlinux_ocm.targets import addressing_for, open_target
+from support import fault_proxy as proxy_module
 from support.consumers import resolve_with_gardener_ocm
 from support.fault_proxy import Fault, free_port
 from support.registry import ALICE, RegistryServer
@@ -74,6 +81,99 @@ def _roots_digests(target: ReadOnlyTarget, plan: ReleasePlan) -> dict[str, str]:
     return {f"{r.repository}:{t}": target.resolve(r.repository, t).digest for r in plan.roots for t in r.tags}
 
 
+_MANIFEST_PATH = re.compile(r"^/v2/(?P<repo>.+)/manifests/(?P<ref>[^/?]+)$")
+_BLOB_PATH = re.compile(r"^/v2/(?P<repo>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
+
+
+@pytest.fixture(params=["distribution-2.8", "distribution-v3"])
+def server(request: pytest.FixtureRequest) -> RegistryServer:
+    value: RegistryServer = request.getfixturevalue(
+        "registry" if request.param == "distribution-2.8" else "registry_v3"
+    )
+    return value
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str]]:
+    """Request body bytes that fault proxies receive, per (method, path class)."""
+    counted: Counter[tuple[str, str]] = Counter()
+    body = proxy_module._Handler._body
+
+    def counting(handler: Any) -> Iterator[bytes]:
+        for chunk in body(handler):
+            counted[(handler.command, proxy_module.path_class(handler.path))] += len(chunk)
+            yield chunk
+
+    monkeypatch.setattr(proxy_module._Handler, "_body", counting)
+    return counted
+
+
+def test_publish_sends_each_manifest_once_per_tag_and_a_second_publish_only_resolves(
+    server: RegistryServer, fault_proxy: Any, sent: Counter[tuple[str, str]], samples: Path
+) -> None:
+    proxy = fault_proxy(server)
+    base = f"{proxy.host}/once-{server.port}"
+    prefix = base.partition("/")[2] + "/"
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples, Addressing(mode=AccessMode.VALUE))  # blobs shared
+    tags = Counter((r.repository, t) for r in plan.roots for t in r.tags)
+
+    first = api.publish(plan, _target(base), jobs=4)
+    manifests = [(m, _MANIFEST_PATH.match(urllib.parse.urlsplit(t).path)) for m, t in proxy.seen]
+    put = Counter((h["repo"].removeprefix(prefix), h["ref"]) for m, h in manifests if h and m == "PUT")
+    assert put == tags  # every root PUT once under each tag, never by digest (no other manifests in a release)
+    assert sent[("PUT", "manifests")] == sum(r.descriptor.size * len(r.tags) for r in plan.roots)
+    assert not [h for m, h in manifests if h and m == "GET"]  # nothing read back to tag it
+    heads = Counter(
+        (b["repo"], b["digest"])
+        for m, t in proxy.seen
+        if m == "HEAD" and (b := _BLOB_PATH.match(urllib.parse.urlsplit(t).path))
+    )
+    assert heads and max(heads.values()) == 1  # one existence check per (repository, digest) at most
+    mounts = [urllib.parse.urlsplit(t) for m, t in proxy.seen if m == "POST" and "mount=" in t]
+    assert len(mounts) == first.stats.blobs_mounted > 0
+    for url in mounts:
+        repo = url.path.removeprefix("/v2/").removesuffix("/blobs/uploads/")
+        digest = urllib.parse.parse_qs(url.query)["mount"][0]
+        assert (repo, digest) not in heads  # mounted without asking first
+    assert first.stats.manifests_pushed == len(plan.roots) and first.stats.tags_set == sum(tags.values())
+
+    proxy.reset()
+    sent.clear()
+    second = api.publish(plan, _target(base), jobs=4)
+    kinds = {(m, proxy_module.path_class(t)) for m, t in proxy.seen} - {("GET", "base")}
+    assert kinds <= {("HEAD", "manifests"), ("GET", "manifests")}
+    resolved = Counter(
+        (h["repo"].removeprefix(prefix), h["ref"])
+        for _, t in proxy.seen
+        if (h := _MANIFEST_PATH.match(urllib.parse.urlsplit(t).path))
+    )
+    assert resolved == tags  # exactly one resolve per tag, nothing else
+    assert sum(sent.values()) == 0 and second.stats.wrote_nothing
+    assert second.stats.tags_unchanged == sum(tags.values())
+    direct = _target(f"{server.host}/{prefix.rstrip('/')}")
+    for root in plan.roots:
+        _assert_whole(direct, root.repository, root.descriptor)
+
+
+def test_a_mount_answered_with_an_upload_session_uploads_into_it_or_cancels_it(
+    server: RegistryServer, fault_proxy: Any
+) -> None:
+    proxy = fault_proxy(server)
+    target = _target(f"{proxy.host}/session-{server.port}")
+    layer = os.urandom(4096)
+    desc = descriptor_for(layer, MediaType.OCI_LAYER_TAR)
+    # `from` lacks the blob: the registry answers 202 with an upload session, and the blob goes into that session.
+    assert target.mount("b", desc, "a", lambda: contextlib.nullcontext(io.BytesIO(layer))) is True
+    assert [(m, proxy_module.path_class(t)) for m, t in proxy.seen if m != "GET"] == [
+        ("POST", "uploads"),
+        ("PUT", "uploads"),
+    ]
+    assert "mount=" in proxy.seen[-2][1] and target.exists("b", desc)
+    proxy.reset()
+    assert target.mount("c", descriptor_for(b"nowhere", MediaType.OCI_LAYER_TAR), "a") is False  # no content: cancel
+    assert [(m, proxy_module.path_class(t)) for m, t in proxy.seen] == [("POST", "uploads"), ("DELETE", "uploads")]
+
+
 def test_cli_publish_twice_second_run_uploads_nothing(registry: RegistryServer, samples: Path) -> None:
     args = [
         "publish",
@@ -92,10 +192,10 @@ def test_cli_publish_twice_second_run_uploads_nothing(registry: RegistryServer, 
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     a, b = json.loads(first.stdout), json.loads(second.stdout)
-    assert a["stats"]["bytes_pushed"] > 0 and a["stats"]["tags_set"] == 32
+    _, plan = api.plan_release(COMPONENTS, VERSION, samples, addressing_for(f"{registry.host}/cli"))
+    assert a["stats"]["bytes_pushed"] > 0 and a["stats"]["tags_set"] == sum(len(r.tags) for r in plan.roots)
     assert b["stats"]["bytes_pushed"] == 0 and b["stats"]["blobs_pushed"] == 0 and b["stats"]["tags_set"] == 0
     assert a["published"] == b["published"]
-    _, plan = api.plan_release(COMPONENTS, VERSION, samples, addressing_for(f"{registry.host}/cli"))
     assert {r["digest"] for r in a["published"]} == {r.descriptor.digest for r in plan.roots}
 
 
@@ -196,10 +296,9 @@ class LayoutTargetFromPlan:
 def test_run_dying_midway_never_leaves_dangling_tags_and_rerun_converges(
     registry: RegistryServer, fault_proxy: Any, plan: ReleasePlan
 ) -> None:
-    # 31 manifests are PUT by digest, then the tags: from the 39th manifest PUT on the registry fails, so the run
-    # dies with 7 tags set and the rest missing.
-    manifests = len(plan.roots)
-    proxy = fault_proxy(registry, [Fault.error(500, method="PUT", path=r"/manifests/", nth=manifests + 8, times=None)])
+    # Every manifest of a release is a root, stored by the PUTs under its tags: from the 8th manifest PUT on the
+    # registry fails, so the run dies with 7 tags set and the rest missing.
+    proxy = fault_proxy(registry, [Fault.error(500, method="PUT", path=r"/manifests/", nth=8, times=None)])
     base = f"{proxy.host}/dying"
     with pytest.raises(RegistryError) as info:
         api.publish(

@@ -154,7 +154,7 @@ def read_bounded(path: Path, limit: int) -> bytes:
         size = os.fstat(f.fileno()).st_size
         if size > limit:
             raise ValueError(f"it has {size} bytes, more than the {limit >> 20} MiB allowed")
-        data = f.read(limit + 1)
+        data = f.read(min(size, limit) + 1)  # never a buffer of `limit` bytes for a small file
     if len(data) > limit:
         raise ValueError(f"it has more than the {limit >> 20} MiB allowed")
     return data

@@ -1,17 +1,19 @@
 """What a copy would change on the destination: tags that already exist there and point at other content.
 
 A published version is immutable by default: publishing 1473.0 again with another changelog would silently move
-the flavor tag, the release index and the component versions that reference it. `tag_moves` resolves every tag of
-every copy root on the destination before anything is written; `check_changes` refuses with `TagsWouldMove`, which
-names each tag and the files whose content differs, unless the policy is `OnChange.OVERWRITE`. Reading is bounded;
-nothing here writes.
+the flavor tag, the release index and the component versions that reference it. `current_tags` resolves every tag of
+every copy root on the destination before anything is written (once: `copy` plans with the answers too);
+`check_changes` refuses with `TagsWouldMove`, which names each tag and the files whose content differs, unless the
+policy is `OnChange.OVERWRITE`. Reading is bounded; nothing here writes.
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,16 @@ from .target import ReadOnlyTarget
 if TYPE_CHECKING:
     from .copy import CopyRoot
 
-__all__ = ["OnChange", "TagMove", "TagsWouldMove", "tag_moves", "describe_move", "check_changes"]
+__all__ = [
+    "OnChange",
+    "TagMove",
+    "TagsWouldMove",
+    "CurrentTags",
+    "current_tags",
+    "tag_moves",
+    "describe_move",
+    "check_changes",
+]
 
 TITLE = "org.opencontainers.image.title"
 _ROLE = "io.gardenlinux.role"
@@ -63,20 +74,51 @@ class TagsWouldMove(TargetError):
         self.moves = moves
 
 
-def tag_moves(dst: ReadOnlyTarget, roots: Sequence[CopyRoot]) -> tuple[TagMove, ...]:
+CurrentTags = Mapping[tuple[str, str], Descriptor | None]
+"""What each `(repository, tag)` of the copy roots points at on the destination; None when the tag is absent."""
+
+
+def current_tags(
+    dst: ReadOnlyTarget, roots: Sequence[CopyRoot], *, jobs: int = 1
+) -> dict[tuple[str, str], Descriptor | None]:
+    """Resolve every tag of `roots` on `dst`, each once (`jobs` at a time); absent tags map to None.
+
+    The answers come back in root and tag order whatever the parallelism; the first failure in that order is raised.
+    """
+    keys = list(dict.fromkeys((root.repository, tag) for root in roots for tag in root.tags))
+
+    def resolve(key: tuple[str, str]) -> Descriptor | None:
+        try:
+            return dst.resolve(*key)
+        except NotFound:
+            return None
+
+    if jobs <= 1 or len(keys) <= 1:
+        return {key: resolve(key) for key in keys}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="gl-ocm-resolve") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, resolve, key) for key in keys]
+        try:
+            return {key: future.result() for key, future in zip(keys, futures, strict=True)}
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def tag_moves(
+    dst: ReadOnlyTarget, roots: Sequence[CopyRoot], *, current: CurrentTags | None = None
+) -> tuple[TagMove, ...]:
     """Every tag of `roots` that exists on `dst` and points at another digest, in root and tag order.
 
-    Resolving reads (and so validates) the tag list of every destination repository before anything is written.
+    Resolving reads (and so validates) the tag list of every destination repository before anything is written;
+    `current` (from `current_tags`) gives the answers already known.
     """
+    found = current if current is not None else current_tags(dst, roots)
     moves: list[TagMove] = []
     for root in roots:
         for tag in root.tags:
-            try:
-                current = dst.resolve(root.repository, tag)
-            except NotFound:
-                continue
-            if current.digest != root.descriptor.digest:
-                moves.append(TagMove(repository=root.repository, tag=tag, current=current, planned=root.descriptor))
+            descriptor = found[(root.repository, tag)]
+            if descriptor is not None and descriptor.digest != root.descriptor.digest:
+                moves.append(TagMove(repository=root.repository, tag=tag, current=descriptor, planned=root.descriptor))
     return tuple(moves)
 
 
@@ -92,10 +134,18 @@ def describe_move(src: ReadOnlyTarget, dst: ReadOnlyTarget, move: TagMove, *, so
 
 
 def check_changes(
-    src: ReadOnlyTarget, dst: ReadOnlyTarget, roots: Sequence[CopyRoot], on_change: OnChange
+    src: ReadOnlyTarget,
+    dst: ReadOnlyTarget,
+    roots: Sequence[CopyRoot],
+    on_change: OnChange,
+    *,
+    current: CurrentTags | None = None,
 ) -> tuple[TagMove, ...]:
-    """The tags the copy would move; raises `TagsWouldMove` (nothing written yet) unless `on_change` allows it."""
-    moves = tag_moves(dst, roots)
+    """The tags the copy would move; raises `TagsWouldMove` (nothing written yet) unless `on_change` allows it.
+
+    `current` (from `current_tags`) saves resolving the tags again.
+    """
+    moves = tag_moves(dst, roots, current=current)
     if not moves or on_change is OnChange.OVERWRITE:
         return moves
     sources = {(r.repository, r.descriptor.digest): r.src_repo for r in roots}

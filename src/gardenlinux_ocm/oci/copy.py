@@ -1,9 +1,14 @@
 """copy(): the one transfer algorithm, for any pair of targets (plan -> layout, layout -> registry, ...).
 
-Children before parents, blobs in parallel, manifests in dependency order (in parallel, level by level), each root
-tagged only after its whole graph is stored, roots in order; whatever the destination already has is skipped (a
-manifest that exists is taken as complete, as registries guarantee), so a second run of the same release pushes
-nothing. Progress is reported through a callback; nothing here prints.
+Top-down first: every tag of the roots is resolved on the destination once, and a root that a tag already points at
+is stored with its whole graph (a manifest that exists is taken as complete, as registries guarantee), so nothing
+below it is looked at; a second run of the same release costs one resolve per tag and writes nothing. Then children
+before parents: blobs in parallel (a blob already placed in another repository of the run is mounted from there,
+without an existence check first), manifests that are no tagged root in dependency order (in parallel, level by
+level) by digest, and last the roots in order, each only after its whole graph is stored. A root is stored by PUTting
+the bytes held under each of its tags (no PUT by digest, nothing read back); consecutive roots of one repository that
+do not depend on each other (the flavors) are tagged in parallel and reported in order. Progress is reported through a
+callback; nothing here prints.
 
 The first final failure ends the transfer: work not yet started is cancelled, workers in flight stop at their next
 chunk or retry (`streams.StopSignal`), and that failure is raised. A blob from a source that cannot seek (a
@@ -12,18 +17,21 @@ registry's response) is wrapped so that a retried upload opens the source blob a
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import functools
 import io
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import BinaryIO, cast
 
-from ..errors import NotFound, TargetError
-from .changes import OnChange, check_changes
+from ..errors import TargetError
+from ._copy_order import Key, Node, RootWork, batches, blob_waves, demote, dependencies, levels, points_at
+from .changes import CurrentTags, OnChange, check_changes, current_tags
 from .graph import successors
 from .model import Descriptor, is_manifest
 from .streams import ReopeningReader, Stopped, StopSignal, stop_scope, with_progress
@@ -86,12 +94,11 @@ class CopyStats:
         return not (self.blobs_pushed or self.blobs_mounted or self.manifests_pushed or self.tags_set)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Node:
-    repository: str
-    src_repository: str
-    descriptor: Descriptor
-    data: bytes
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Plan:
+    manifests: list[Node]  # stored by digest, children first (post-order)
+    blobs: dict[Key, tuple[str, Descriptor]]  # (repository, digest) -> (source repository, descriptor)
+    batches: list[list[RootWork]]  # tag PUTs: a batch runs in parallel, batches in order
 
 
 def _read_manifest(src: ReadOnlyTarget, repository: str, desc: Descriptor) -> bytes:
@@ -112,13 +119,17 @@ def copy(
 ) -> CopyStats:
     """Copy the graphs of `roots` from `src` to `dst`, in order, and tag each root; returns what was done.
 
-    Before anything is written, every tag of `roots` is resolved on `dst`: one that points at other content is
-    refused (`TagsWouldMove`) unless `on_change` is `OnChange.OVERWRITE`.
+    Before anything is written, every tag of `roots` is resolved on `dst` (once): one that points at other content
+    is refused (`TagsWouldMove`) unless `on_change` is `OnChange.OVERWRITE`. A root that one of its tags already
+    points at is stored with its whole graph, so nothing below it is looked at; a root all of whose tags point at it
+    costs nothing more.
     """
-    check_changes(src, dst, roots, on_change)
+    jobs = max(1, jobs)
+    current = current_tags(dst, roots, jobs=jobs)
+    check_changes(src, dst, roots, on_change, current=current)
     emit = on_event or (lambda e: None)
     with stop_scope(StopSignal()) as stop:
-        return _Transfer(src, dst, jobs=max(1, jobs), emit=emit, stop=stop).run(roots)
+        return _Transfer(src, dst, jobs=jobs, emit=emit, stop=stop).run(roots, current)
 
 
 class _Transfer:
@@ -130,27 +141,32 @@ class _Transfer:
         self.src, self.dst, self.jobs, self.emit, self.stop = src, dst, jobs, emit, stop
         self.stats = CopyStats()
         self.lock = threading.Lock()
-        self.first: dict[str, str] = {}  # digest -> repository its blob is pushed to first (later ones mount)
 
-    def run(self, roots: Sequence[CopyRoot]) -> CopyStats:
-        manifests, blobs = self._walk(roots)
-        waves = self._blob_waves(blobs)
-        self.emit(Event(kind=EventKind.PLANNED, repository="", size=sum(d.size for w in waves for _, _, d in w)))
+    def run(self, roots: Sequence[CopyRoot], current: CurrentTags) -> CopyStats:
+        plan = self._plan(roots, current)
+        waves = blob_waves(plan.blobs)
+        self.emit(Event(kind=EventKind.PLANNED, repository="", size=sum(d.size for w in waves for _, _, d, _ in w)))
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="gl-ocm-copy") as pool:
             for wave in waves:
                 self._run_all(pool, [functools.partial(self._place, *item) for item in wave])
-            for level in _levels(manifests):
+            for level in levels(plan.manifests):
                 self._run_all(pool, [functools.partial(self._push_manifest, node) for node in level])
-        for root in roots:
-            for tag in root.tags:
-                self._tag(root, tag)
+            for batch in plan.batches:
+                self._tag_batch(pool, batch)
         return self.stats
 
-    # 1. Walk the graphs: manifests in post-order per root, blobs collected per (repository, digest).
-    def _walk(self, roots: Sequence[CopyRoot]) -> tuple[list[_Node], dict[tuple[str, str], tuple[str, Descriptor]]]:
-        manifests: list[_Node] = []
-        blobs: dict[tuple[str, str], tuple[str, Descriptor]] = {}
-        seen: set[tuple[str, str]] = set()
+    # 1. Plan: walk the graphs top-down (manifests in post-order, blobs per (repository, digest)), then the tags.
+    def _plan(self, roots: Sequence[CopyRoot], current: CurrentTags) -> _Plan:
+        """A manifest that is stored is complete (registries guarantee it): nothing below it is looked at. A root
+        that one of its tags points at is known to be stored without asking; the others are asked once each."""
+        present = {
+            (r.repository, r.descriptor.digest)
+            for r in roots
+            if any(points_at(current.get((r.repository, t)), r.descriptor) for t in r.tags)
+        }
+        nodes: dict[Key, Node] = {}
+        blobs: dict[Key, tuple[str, Descriptor]] = {}
+        seen: set[Key] = set()
 
         def walk(repo: str, src_repo: str, desc: Descriptor) -> None:
             key = (repo, desc.digest)
@@ -160,79 +176,139 @@ class _Transfer:
             if not is_manifest(desc.media_type):
                 blobs[key] = (src_repo, desc.bare())
                 return
-            if self.dst.exists(repo, desc):
+            if key in present or self.dst.exists(repo, desc):
+                present.add(key)
                 self.stats.manifests_skipped += 1
                 self.emit(Event(kind=EventKind.MANIFEST_SKIPPED, repository=repo, descriptor=desc))
                 return
             data = _read_manifest(self.src, src_repo, desc)
             for child in successors(desc, data):
                 walk(repo, src_repo, child)
-            manifests.append(_Node(repo, src_repo, desc, data))
+            nodes[key] = Node(repo, src_repo, desc, data)
 
         for root in roots:
             walk(root.repository, root.src_repo, root.descriptor)
-        return manifests, blobs
+        owners: dict[Key, int] = {}
+        for position, root in enumerate(roots):
+            if root.tags and (root.repository, root.descriptor.digest) in nodes:
+                owners.setdefault((root.repository, root.descriptor.digest), position)
+        owners = demote(nodes, owners)
+        works = [self._work(position, root, current, nodes, owners) for position, root in enumerate(roots)]
+        return _Plan(
+            manifests=[node for key, node in nodes.items() if key not in owners],
+            blobs=blobs,
+            batches=batches(works, dependencies(roots, nodes, owners)),
+        )
+
+    @staticmethod
+    def _work(
+        position: int,
+        root: CopyRoot,
+        current: CurrentTags,
+        nodes: dict[Key, Node],
+        owners: dict[Key, int],
+    ) -> RootWork:
+        key = (root.repository, root.descriptor.digest)
+        unchanged = tuple(t for t in root.tags if points_at(current.get((root.repository, t)), root.descriptor))
+        node = nodes.get(key)
+        return RootWork(
+            position=position,
+            root=root,
+            to_set=tuple(t for t in root.tags if t not in unchanged),
+            unchanged=unchanged,
+            stores=owners.get(key) == position,
+            data=node.data if node is not None else None,
+        )
 
     # 2. Blobs: the first occurrence of a digest is pushed; later ones (other repositories) are mounted from it.
-    def _blob_waves(
-        self, blobs: dict[tuple[str, str], tuple[str, Descriptor]]
-    ) -> tuple[list[tuple[str, str, Descriptor]], list[tuple[str, str, Descriptor]]]:
-        waves: tuple[list[tuple[str, str, Descriptor]], list[tuple[str, str, Descriptor]]] = ([], [])
-        for (repo, digest), (src_repo, desc) in blobs.items():
-            if digest in self.first:
-                waves[1].append((repo, src_repo, desc))
-            else:
-                self.first[digest] = repo
-                waves[0].append((repo, src_repo, desc))
-        return waves
-
-    def _place(self, repo: str, src_repo: str, desc: Descriptor) -> None:
+    def _place(self, repo: str, src_repo: str, desc: Descriptor, origin: str | None) -> None:
+        """Mount a blob pushed to `origin` in this run (no existence check first), else push what is absent."""
         dst = self.dst
+        if origin is not None and isinstance(dst, Mounter):
+            uploaded = False
+
+            def content() -> AbstractContextManager[BinaryIO]:
+                nonlocal uploaded
+                uploaded = True
+                return self._sending(repo, src_repo, desc)
+
+            if dst.mount(repo, desc, origin, content):
+                if uploaded:
+                    self._pushed(repo, desc)
+                else:
+                    self._count("blobs_mounted")
+                    self.emit(Event(kind=EventKind.BLOB_MOUNTED, repository=repo, descriptor=desc, size=desc.size))
+                return
         if dst.exists(repo, desc):
             self._count("blobs_skipped")
             self.emit(Event(kind=EventKind.BLOB_SKIPPED, repository=repo, descriptor=desc, size=desc.size))
             return
-        origin = self.first.get(desc.digest)
-        if isinstance(dst, Mounter) and origin and origin != repo and dst.mount(repo, desc, origin):
-            self._count("blobs_mounted")
-            self.emit(Event(kind=EventKind.BLOB_MOUNTED, repository=repo, descriptor=desc, size=desc.size))
-            return
+        with self._sending(repo, src_repo, desc) as stream:
+            dst.push(repo, desc, stream)
+        self._pushed(repo, desc)
+
+    @contextlib.contextmanager
+    def _sending(self, repo: str, src_repo: str, desc: Descriptor) -> Iterator[BinaryIO]:
+        """The source blob as a stream that reports the bytes read and stops with the run (re-opened on a retry
+        when the source cannot seek)."""
 
         def sent(n: int) -> None:
             self.emit(Event(kind=EventKind.BYTES, repository=repo, descriptor=desc, size=n))
 
         with self.src.fetch(src_repo, desc) as stream:
             if stream.seekable():
-                dst.push(repo, desc, with_progress(stream, sent, self.stop))
-            else:
-                with ReopeningReader(stream, lambda: self.src.fetch(src_repo, desc)) as reopening:
-                    dst.push(repo, desc, with_progress(cast(BinaryIO, reopening), sent, self.stop))
+                yield with_progress(stream, sent, self.stop)
+                return
+            with ReopeningReader(stream, lambda: self.src.fetch(src_repo, desc)) as reopening:
+                yield with_progress(cast(BinaryIO, reopening), sent, self.stop)
+
+    def _pushed(self, repo: str, desc: Descriptor) -> None:
         with self.lock:
             self.stats.blobs_pushed += 1
             self.stats.bytes_pushed += desc.size
         self.emit(Event(kind=EventKind.BLOB_PUSHED, repository=repo, descriptor=desc, size=desc.size))
 
-    # 3. Manifests children-first (each level in parallel), then the tags of each root, in root order.
-    def _push_manifest(self, node: _Node) -> None:
+    # 3. Manifests that are no tagged root, children first (each level in parallel), by digest.
+    def _push_manifest(self, node: Node) -> None:
         stream: BinaryIO = io.BytesIO(node.data)
         self.dst.push(node.repository, node.descriptor.bare(), stream)
         self._count("manifests_pushed")
         self.emit(Event(kind=EventKind.MANIFEST_PUSHED, repository=node.repository, descriptor=node.descriptor))
 
-    def _tag(self, root: CopyRoot, tag: str) -> None:
+    # 4. Roots: each tag PUT with the bytes held (the first one stores the manifest), batch by batch.
+    def _tag_batch(self, pool: ThreadPoolExecutor, batch: Sequence[RootWork]) -> None:
+        """PUT the tags of a batch of roots in parallel; report them in root and tag order, even when one fails."""
+        done: dict[int, list[str]] = {work.position: [] for work in batch}
         try:
-            current = self.dst.resolve(root.repository, tag)
-        except NotFound:
-            current = None
-        if current is not None and current.digest == root.descriptor.digest:
-            self.stats.tags_unchanged += 1
-            self.emit(
-                Event(kind=EventKind.TAG_SKIPPED, repository=root.repository, descriptor=root.descriptor, tag=tag)
+            self._run_all(
+                pool, [functools.partial(self._tag_root, work, done[work.position]) for work in batch if work.to_set]
             )
-            return
-        self.dst.tag(root.repository, root.descriptor.bare(), tag)
-        self.stats.tags_set += 1
-        self.emit(Event(kind=EventKind.TAGGED, repository=root.repository, descriptor=root.descriptor, tag=tag))
+        finally:
+            for work in batch:
+                self._report(work, done[work.position])
+
+    def _tag_root(self, work: RootWork, done: list[str]) -> None:
+        root = work.root
+        data = work.data if work.data is not None else _read_manifest(self.src, root.src_repo, root.descriptor)
+        for tag in work.to_set:
+            self.dst.tag(root.repository, root.descriptor.bare(), tag, data)
+            done.append(tag)
+
+    def _report(self, work: RootWork, done: Sequence[str]) -> None:
+        root = work.root
+        if work.stores and done:
+            self.stats.manifests_pushed += 1
+            self.emit(Event(kind=EventKind.MANIFEST_PUSHED, repository=root.repository, descriptor=root.descriptor))
+        for tag in root.tags:
+            if tag in work.unchanged:
+                self.stats.tags_unchanged += 1
+                kind = EventKind.TAG_SKIPPED
+            elif tag in done:
+                self.stats.tags_set += 1
+                kind = EventKind.TAGGED
+            else:
+                continue
+            self.emit(Event(kind=kind, repository=root.repository, descriptor=root.descriptor, tag=tag))
 
     def _count(self, field: str) -> None:
         with self.lock:
@@ -260,20 +336,3 @@ def _first_failure(done: Iterable[Future[None]]) -> BaseException | None:
     failures = [f.exception() for f in done if not f.cancelled() and f.exception() is not None]
     real = [e for e in failures if not isinstance(e, Stopped)]
     return (real or failures or [None])[0]
-
-
-def _levels(manifests: Sequence[_Node]) -> list[list[_Node]]:
-    """Manifests grouped so that each one comes in a later group than every child manifest it has in the list."""
-    pending = {(node.repository, node.descriptor.digest) for node in manifests}
-    level: dict[tuple[str, str], int] = {}
-    for node in manifests:  # post-order: children come before their parents
-        children = [
-            (node.repository, child.digest)
-            for child in successors(node.descriptor, node.data)
-            if is_manifest(child.media_type) and (node.repository, child.digest) in pending
-        ]
-        level[(node.repository, node.descriptor.digest)] = 1 + max((level[c] for c in children), default=-1)
-    groups: list[list[_Node]] = [[] for _ in range(1 + max(level.values(), default=-1))]
-    for node in manifests:
-        groups[level[(node.repository, node.descriptor.digest)]].append(node)
-    return groups

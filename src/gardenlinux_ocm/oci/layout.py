@@ -15,10 +15,12 @@ read-only file system or missing permission raises a `TargetError` naming the pa
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -158,8 +160,11 @@ class LayoutTarget:
             lambda f: copy_verified(content, f, descriptor.digest, descriptor.size, what),
         )
 
-    def tag(self, repository: str, descriptor: Descriptor, tag: str) -> None:
+    def tag(self, repository: str, descriptor: Descriptor, tag: str, data: bytes | None = None) -> None:
+        """Write the `index.json` entry of `tag` (storing the manifest from `data` first when it is absent)."""
         repo = self._writable(repository)
+        if data is not None and not self.exists(repository, descriptor):
+            self.push(repository, descriptor, io.BytesIO(data))
         if not self.exists(repository, descriptor):
             raise NotFound(f"cannot tag {self.name}/{repository}:{tag}: {descriptor.digest} is not stored")
         path = repo / "index.json"
@@ -177,8 +182,17 @@ class LayoutTarget:
                 atomic_write(path, self.root, lambda f: f.write(new))
 
     # -- Mounter
-    def mount(self, repository: str, descriptor: Descriptor, from_repository: str) -> bool:
-        """Hard-link the blob from another layout of the same base (a verified copy where links are impossible)."""
+    def mount(
+        self,
+        repository: str,
+        descriptor: Descriptor,
+        from_repository: str,
+        content: Callable[[], AbstractContextManager[BinaryIO]] | None = None,
+    ) -> bool:
+        """Hard-link the blob from another layout of the same base (a verified copy where links are impossible).
+
+        `content` is never needed: a blob that `from_repository` lacks is for the caller to push.
+        """
         src = self._blob(from_repository, descriptor.digest)
         if not self.exists(from_repository, descriptor):
             return False

@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from ..errors import DigestMismatch, NotFound
 from ..plan.model import Content, ReleasePlan
@@ -43,7 +43,7 @@ class PlanSource:
         assert content.range is not None
         reader = RangeReader(content.range.path, content.range.offset, content.range.size)
         try:
-            yield io.BufferedReader(reader, buffer_size=1 << 20)
+            yield cast(BinaryIO, reader)  # read in the consumers' 1 MiB chunks, straight from the file
         finally:
             reader.close()
 
@@ -109,7 +109,9 @@ class MemoryTarget:
             self._repos.setdefault(repository, set()).add(descriptor.digest)
             self.pushes.append((repository, descriptor.digest))
 
-    def tag(self, repository: str, descriptor: Descriptor, tag: str) -> None:
+    def tag(self, repository: str, descriptor: Descriptor, tag: str, data: bytes | None = None) -> None:
+        if data is not None and not self.exists(repository, descriptor):
+            self.push(repository, descriptor, io.BytesIO(data))
         if not self.exists(repository, descriptor):
             raise NotFound(f"cannot tag {repository}:{tag}: {descriptor.digest} is not stored")
         self._tags[(repository, tag)] = descriptor.bare()

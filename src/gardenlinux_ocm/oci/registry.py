@@ -111,6 +111,7 @@ class RegistryTarget(_RegistryPush):
         self._retry_policy = retry
         self._retry_budget = _RetryBudget(retry.total)
         self._manifest_cache: collections.OrderedDict[tuple[str, str], tuple[bytes, str]] = collections.OrderedDict()
+        self._absent: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
         self._timeout = (timeout.connect, timeout.read)
         self._credentials_source = credentials
@@ -157,6 +158,13 @@ class RegistryTarget(_RegistryPush):
         self.close()
 
     def exists(self, repository: str, descriptor: Descriptor) -> bool:
+        """HEAD the blob or manifest; a blob found absent is remembered, so that its upload does not ask again."""
+        found = self._exists(repository, descriptor)
+        if not found and not is_manifest(descriptor.media_type):
+            self._note_absent(repository, descriptor.digest)
+        return found
+
+    def _exists(self, repository: str, descriptor: Descriptor) -> bool:
         ref = self._ref(repository, descriptor.digest)
         if is_manifest(descriptor.media_type):
             url, headers = self._url(repository, "manifests", descriptor.digest), {"Accept": MANIFEST_ACCEPT}
@@ -272,9 +280,17 @@ class RegistryTarget(_RegistryPush):
         else:
             self._push_blob(repository, descriptor, content)
 
-    def tag(self, repository: str, descriptor: Descriptor, tag: str) -> None:
+    def tag(self, repository: str, descriptor: Descriptor, tag: str, data: bytes | None = None) -> None:
+        """Point `tag` at a manifest; with `data`, by one PUT of those bytes under the tag, which stores it too.
+
+        Without `data` the tag is resolved first and, unless it points there already, the stored manifest (kept from
+        this target's push or read, else fetched) is PUT under it.
+        """
         if not TAG_RE.match(tag):
             raise TargetError(f"{tag!r} is not a valid OCI tag", reference=tag)
+        if data is not None:
+            self._store_manifest(repository, tag, descriptor, data)
+            return
         with contextlib.suppress(NotFound):
             if self.resolve(repository, tag).digest == descriptor.digest:
                 _log.debug("%s already points at %s", self._ref(repository, tag), descriptor.digest)
@@ -290,7 +306,19 @@ class RegistryTarget(_RegistryPush):
 
     # -- Mounter ---------------------------------------------------------------------------------------------------
 
-    def mount(self, repository: str, descriptor: Descriptor, from_repository: str) -> bool:
+    def mount(
+        self,
+        repository: str,
+        descriptor: Descriptor,
+        from_repository: str,
+        content: Callable[[], contextlib.AbstractContextManager[BinaryIO]] | None = None,
+    ) -> bool:
+        """POST a cross-repository mount (no HEAD first: 201 means the blob is there, whether it was before or not).
+
+        A 202 is an upload session that the registry opened instead (distribution 2.8 and v3 do so when the source
+        repository lacks the blob or may not be read): with `content` the blob is uploaded into it and True returned;
+        without, the session is cancelled (DELETE) and False returned.
+        """
         ref = self._ref(repository, descriptor.digest)
         source = self._full_name(from_repository)
         url = (
@@ -309,11 +337,18 @@ class RegistryTarget(_RegistryPush):
         )
         if response.status_code == 201:
             _log.debug("mounted %s from %s", ref, source)
+            self._take_absent(repository, descriptor.digest)  # forget an earlier answer: it is there now
             return True
         if response.status_code == 202:
-            # The registry opened an upload session instead of mounting: cancel it, the caller pushes.
-            self._cancel_upload(response, repository)
-            return False
+            location = response.headers.get("Location")
+            if content is None or not location:
+                self._cancel_upload(response, repository)  # the caller pushes
+                return False
+            response.close()
+            _log.debug("mount of %s from %s refused; uploading into the session opened instead", ref, source)
+            with content() as stream:
+                self._push_blob(repository, descriptor, stream, session=urllib.parse.urljoin(response.url, location))
+            return True
         if response.status_code in (401, 403):
             if self._mode is _Mode.BEARER:
                 _log.debug("mount of %s from %s not allowed (%s)", ref, source, response.status_code)

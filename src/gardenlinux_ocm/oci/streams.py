@@ -81,7 +81,7 @@ class RangeReader(io.RawIOBase):
 
     def __init__(self, path: Path, offset: int, size: int) -> None:
         super().__init__()
-        self._f = path.open("rb")
+        self._f = path.open("rb", buffering=0)  # reads go straight into the caller's chunk: no buffer, no copy
         self._offset, self._size, self._pos = offset, size, 0
         self._f.seek(offset)
 
@@ -91,14 +91,19 @@ class RangeReader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def read(self, size: int | None = -1) -> bytes:
+        n = self._size - self._pos if size is None or size < 0 else min(size, self._size - self._pos)
+        data = self._f.read(n) if n > 0 else b""
+        self._pos += len(data or b"")
+        return data or b""
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]  # RawIOBase's Buffer
         n = min(len(buffer), self._size - self._pos)
         if n <= 0:
             return 0
-        data = self._f.read(n)
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        got = self._f.readinto(memoryview(buffer)[:n]) or 0
+        self._pos += got
+        return got
 
     def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]

@@ -4,11 +4,14 @@ A target is a *base*: it holds many repositories (`gardenlinux`, `component-desc
 operation names the repository. Functions ask for the narrowest protocol they need: `ReadOnlyTarget` to read and
 verify, `Target` to publish, and `Mounter` (checked with `isinstance`) to link a blob from one repository into another
 without sending it again.
+
+`Target.tag` takes the manifest's bytes when the caller holds them: a registry then stores and tags the manifest with
+one PUT under the tag (never by digest, never read back), and every other target stores it first if it lacks it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -55,8 +58,12 @@ class Target(ReadOnlyTarget, Protocol):
         """Store content under its digest. Raises `DigestMismatch` when the bytes do not match the descriptor."""
         ...
 
-    def tag(self, repository: str, descriptor: Descriptor, tag: str) -> None:
-        """Point a tag at a manifest that is already stored."""
+    def tag(self, repository: str, descriptor: Descriptor, tag: str, data: bytes | None = None) -> None:
+        """Point a tag at a manifest.
+
+        Without `data` the manifest must be stored already (`NotFound` otherwise). With `data`, the manifest's bytes
+        (checked against the descriptor), it is stored by this call if need be: its children must be stored.
+        """
         ...
 
 
@@ -64,8 +71,18 @@ class Target(ReadOnlyTarget, Protocol):
 class Mounter(Protocol):
     """Optional: make a blob of one repository available in another without sending its bytes."""
 
-    def mount(self, repository: str, descriptor: Descriptor, from_repository: str) -> bool:
-        """True when the blob is now in `repository`; False when the caller must push it."""
+    def mount(
+        self,
+        repository: str,
+        descriptor: Descriptor,
+        from_repository: str,
+        content: Callable[[], AbstractContextManager[BinaryIO]] | None = None,
+    ) -> bool:
+        """True when the blob is now in `repository`; False when the caller must push it.
+
+        A target that cannot link the blob but is ready to receive it then (a registry that answers a mount by
+        opening an upload) may send it from `content()` instead, once; the caller sees that `content` was called.
+        """
         ...
 
 

@@ -18,6 +18,7 @@ The index is checked the first time the target is used, before anything is writt
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -184,13 +185,15 @@ class CtfTarget:
         self._open().push(descriptor, content, f"{self.name}/{repository}@{descriptor.digest}")
         self._changed = True
 
-    def tag(self, repository: str, descriptor: Descriptor, tag: str) -> None:
+    def tag(self, repository: str, descriptor: Descriptor, tag: str, data: bytes | None = None) -> None:
         self._repository(repository)
         if not TAG_RE.match(tag):
             raise TargetError(
                 f"cannot tag {self.name}/{repository}:{tag}: not a valid OCI tag",
                 hint="a tag is 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
             )
+        if data is not None and not self.exists(repository, descriptor):
+            self.push(repository, descriptor, io.BytesIO(data))
         if not self.exists(repository, descriptor):
             raise NotFound(f"cannot tag {self.name}/{repository}:{tag}: {descriptor.digest} is not stored")
         if self._open().tag(repository, tag, descriptor.digest):

@@ -46,13 +46,13 @@ class Counting:
         self.writes.append(f"push {repository}@{descriptor.digest}")
         self.inner.push(repository, descriptor, content)
 
-    def tag(self, repository: str, descriptor: Any, tag: str) -> None:
+    def tag(self, repository: str, descriptor: Any, tag: str, data: bytes | None = None) -> None:
         self.writes.append(f"tag {repository}:{tag}")
-        self.inner.tag(repository, descriptor, tag)
+        self.inner.tag(repository, descriptor, tag, data)
 
-    def mount(self, repository: str, descriptor: Any, from_repository: str) -> bool:
+    def mount(self, repository: str, descriptor: Any, from_repository: str, content: Any = None) -> bool:
         self.writes.append(f"mount {repository}@{descriptor.digest}")
-        return bool(self.inner.mount(repository, descriptor, from_repository))
+        return bool(self.inner.mount(repository, descriptor, from_repository, content))
 
 
 def _manifest(layer: bytes) -> tuple[bytes, Any, Any]:
@@ -112,8 +112,8 @@ def test_copy_children_first_and_idempotent(tmp_path: Path) -> None:
     dst = Counting(LayoutTarget(tmp_path / "oci"))
     roots = [CopyRoot(repository="dst", source_repository="src", descriptor=d, tags=("v1",))]
     stats = copy(src, dst, roots)
-    assert dst.writes[-1] == "tag dst:v1" and dst.writes[-2] == f"push dst@{d.digest}"
-    assert stats.blobs_pushed == 2 and stats.manifests_pushed == 1
+    assert dst.writes[-1] == "tag dst:v1" and f"push dst@{d.digest}" not in dst.writes  # stored by the tag
+    assert stats.blobs_pushed == 2 and stats.manifests_pushed == 1 and stats.tags_set == 1
     dst.writes.clear()
     again = copy(src, dst, roots)
     assert dst.writes == [] and again.wrote_nothing
