@@ -6,7 +6,9 @@ Tests that use a registry carry `@pytest.mark.registry`; `--skip-registry` desel
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from support.release import COMPONENTS, VERSION
 from support.tools import go_tool, require
 
 REGISTRY_BINARY = "docker-registry"
+_CACHE_DIR = pytest.StashKey[str]()
 
 FaultProxyFactory = Callable[..., FaultProxy]
 
@@ -33,6 +36,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="deselect tests marked `registry` (they start docker-registry on loopback)",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`gl-ocm publish` (in-process or a child) caches digests in a directory of the run, never in the user's home.
+
+    Set before collection, as some test modules copy `os.environ` when they are imported."""
+    config.stash[_CACHE_DIR] = tempfile.mkdtemp(prefix="gl-ocm-cache-")
+    os.environ["GL_OCM_CACHE_DIR"] = config.stash[_CACHE_DIR]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if (directory := config.stash.get(_CACHE_DIR, None)) is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

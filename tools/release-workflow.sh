@@ -97,7 +97,7 @@ for i in "${!flavors[@]}"; do
   mv "$work/samples/${flavors[i]}-$version-"* "$work/artefacts/job-$n/"
 done
 mkdir -p "$work/artefacts/containers"
-mv "$work/samples/container-"* "$work/artefacts/containers/"
+mv "$work/samples/"* "$work/artefacts/containers/"  # what is left: the container images (bare_flavors/ too)
 
 # publish + containers: all at once
 pids=() names=()

@@ -6,31 +6,28 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .artefacts.digests import DigestCache
 from .artefacts.inventory import Selection, scan
-from .artefacts.samples import write_samples
 from .errors import GlOcmError, NotFound, SpecError, UsageError
-from .gardener.attach import attach_published_images, flavor_of
-from .gardener.published_images import PublishedImages, unknown_flavors
 from .oci.changes import OnChange, check_changes
 from .oci.copy import CopyRoot, CopyStats, Event, copy
 from .oci.memory import MemoryTarget, OverlaySource, PlanSource
 from .oci.model import tag_to_version, version_to_tag
 from .oci.target import ReadOnlyTarget, Target
 from .ocm.access import Addressing
-from .ocm.fetch import fetch_component, referenced_first
 from .ocm.labels import PLATFORM_IMAGE_RESOURCE, RELEASE_COMPONENT
 from .ocm.pack import COMPONENT_DESCRIPTORS
-from .ocm.rebase import rebase_components, repack, stage
-from .plan.assemble import read_parts
 from .plan.build import build_assembly_plan, build_parts_plan, build_plan, index_tags, pack_plan
 from .plan.model import ReleasePlan, RootKind
 from .spec import ReleaseSpec, check_version, lint_components, load_release
 from .spec.messages import did_you_mean
-from .trust.locations import home_base
-from .trust.sign import sign_plan, sign_published
-from .trust.verify import verify
+
+if TYPE_CHECKING:
+    from .gardener.published_images import PublishedImages
+    from .trust.sign import sign_plan, sign_published
+    from .trust.verify import verify
 
 __all__ = [
     "lint",
@@ -49,7 +46,21 @@ __all__ = [
     "MissingParts",
     "Selection",
     "AttachResult",
+    "DigestCache",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Signing and verifying load on first use: they import cryptography and the OCM model, publishing does not."""
+    if name in ("sign_plan", "sign_published"):
+        from .trust import sign
+
+        return getattr(sign, name)
+    if name == "verify":
+        from .trust.verify import verify
+
+        return verify
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def lint(components: Path) -> list[str]:
@@ -58,6 +69,8 @@ def lint(components: Path) -> list[str]:
 
 
 def sample_artefacts(components: Path, version: str, out: Path) -> list[Path]:
+    from .artefacts.samples import write_samples
+
     return write_samples(load_release(components, version), out)
 
 
@@ -67,19 +80,23 @@ def plan_release(
     artefacts: Path,
     addressing: Addressing | None = None,
     published_images: PublishedImages | None = None,
+    digest_cache: DigestCache | None = None,
 ) -> tuple[ReleaseSpec, ReleasePlan]:
     """Spec + build output -> release plan. All validation happens here, before anything is written.
 
     `addressing` is where the descriptors' accesses point: the registry base the artefacts are published to, and by
     reference or by value (default: by reference, under `ocm.access.LOCAL_BASE`). `published_images` become the
-    `published-image-metadata` labels of the flavors' `gardenlinux` resources.
+    `published-image-metadata` labels of the flavors' `gardenlinux` resources. With `digest_cache`, files measured
+    before and unchanged since are not read again (see `artefacts.digests`).
     """
     spec = load_release(components, version)
     if published_images is not None:
         _check_flavors(published_images, [f.name for f in spec.flavors], f"release {version}")
-    plan = build_plan(spec, scan(artefacts, spec), addressing)
+    plan = build_plan(spec, scan(artefacts, spec, cache=digest_cache), addressing)
     if published_images is None:
         return spec, plan
+    from .gardener.attach import attach_published_images
+
     descriptors = [c.descriptor for c in plan.components]
     descriptors[-1] = attach_published_images(descriptors[-1], published_images).descriptor  # the release: last
     blob_sizes = {d.digest: d.size for c in plan.components for d in c.local_blobs}
@@ -92,6 +109,7 @@ def plan_parts(
     artefacts: Path,
     selection: Selection,
     addressing: Addressing | None = None,
+    digest_cache: DigestCache | None = None,
 ) -> tuple[ReleaseSpec, ReleasePlan]:
     """A flavor or container job's plan: the selected flavors' manifests, files and tags (and the container images
     with their component version), from their files alone. `assemble` then adds the release index and component."""
@@ -104,7 +122,7 @@ def plan_parts(
             + did_you_mean(unknown[0], names),
             hint="a flavor is CNAME-ARCH, e.g. aws-gardener_prod-amd64; `gl-ocm lint` lists the release's specs",
         )
-    return spec, build_parts_plan(spec, scan(artefacts, spec, selection), addressing)
+    return spec, build_parts_plan(spec, scan(artefacts, spec, selection, digest_cache), addressing)
 
 
 class MissingParts(GlOcmError):
@@ -130,6 +148,8 @@ def assemble(
     otherwise `MissingParts` lists them and nothing is written. Needs no artefacts; the index is computed from the
     target, never merged, so concurrent or repeated jobs lose nothing, and the digests equal a one-shot publish.
     """
+    from .plan.assemble import read_parts
+
     spec = load_release(components, version)
     found = read_parts(spec, target)
     if found.missing:
@@ -146,6 +166,8 @@ def assemble(
 
 
 def _check_flavors(images: PublishedImages, known: list[str], where: str) -> None:
+    from .gardener.published_images import unknown_flavors
+
     unknown = unknown_flavors(images, known)
     if unknown:
         raise SpecError(
@@ -172,6 +194,10 @@ def attach_images(target: Target, version: str, images: PublishedImages, *, jobs
     A flavor of the file that the release does not have is refused (`SpecError`) before anything is written;
     images already attached are not written again. Signatures stay valid (the label is not signed).
     """
+    from .gardener.attach import attach_published_images, flavor_of
+    from .ocm.fetch import fetch_component
+    from .ocm.rebase import repack, stage
+
     cv = fetch_component(target, RELEASE_COMPONENT, check_version(version, what="VERSION"))
     result = attach_published_images(cv.descriptor, images)
     if result.missing:
@@ -265,6 +291,8 @@ def copy_release(
             (components if repo.startswith(COMPONENT_DESCRIPTORS + "/") else artefacts).append(root)
     if not artefacts and not components:
         raise NotFound(f"{src.name} has no tags" + (f" of version {version}" if version else ""))
+    from .trust.locations import home_base
+
     old, new = rebase or (home_base(src), home_base(dst))
     source, ordered = _rebased(src, components, old, new)
     return copy(source, dst, artefacts + ordered, jobs=jobs, on_event=on_event, on_change=on_change)
@@ -273,6 +301,9 @@ def copy_release(
 def _rebased(src: ReadOnlyTarget, roots: list[CopyRoot], old: str, new: str
              ) -> tuple[ReadOnlyTarget, list[CopyRoot]]:
     """Component version roots, every referenced one before its referrers, re-pointed from `old` to `new`."""
+    from .ocm.fetch import referenced_first
+    from .ocm.rebase import rebase_components
+
     by_id = {(r.repository.removeprefix(COMPONENT_DESCRIPTORS + "/"), tag_to_version(r.tags[0])): r for r in roots}
     order = [cv for cv in referenced_first(src, sorted(by_id), missing_ok=True) if (cv.name, cv.version) in by_id]
     source, moved = rebase_components(src, order, old, new)

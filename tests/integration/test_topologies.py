@@ -30,7 +30,9 @@ pytestmark = pytest.mark.registry
 runner = CliRunner()
 FLAVOR = f"{VERSION}-aws-gardener_prod-amd64"
 CLOUD = RELEASE  # the release component holds every flavor's resources (glci's contract)
-FLAVORS, CONTAINERS = 26, 2  # in the sample release 1473.0
+# in the sample release 1473.0: flavors; container images (3 containers x 2 architectures), the multi-arch indexes of
+# the 2 in their own repositories, the 2 base images in the release index, the containers' 4 package lists
+FLAVORS, IMAGES, INDEXES, BASE_IMAGES, PACKAGE_LISTS = 26, 6, 2, 2, 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,10 +94,10 @@ def topology(request: pytest.FixtureRequest, registry: RegistryServer, registry_
 def test_gardener_ocm_looks_up_the_release_and_resolves_every_access(topology: Topology) -> None:
     counts = resolve_with_gardener_ocm(topology.ocm, VERSION, topology.hosts)
     assert counts["components"] == 2  # the release (with every flavor) and its container images
-    assert counts["ociRegistry"] == 1 + FLAVORS + CONTAINERS  # the index, every flavor and container manifest
+    assert counts["ociRegistry"] == 1 + FLAVORS + IMAGES + INDEXES  # the release index, every manifest and index
     by_value = topology.name == "split-by-value"
     files = counts.get("localBlob/v1", 0) + counts.get("ociBlob/v1", 0)
-    assert files >= 5 * FLAVORS and counts.get("ociBlob/v1", 0) == (0 if by_value else files - CONTAINERS)
+    assert files >= 5 * FLAVORS and counts.get("ociBlob/v1", 0) == (0 if by_value else files - PACKAGE_LISTS)
 
 
 def test_every_access_names_where_the_artefacts_are(topology: Topology) -> None:
@@ -119,7 +121,7 @@ def test_oras_pulls_a_flavor_with_its_file_names(topology: Topology, samples: Pa
 def test_oras_fetches_the_release_index(topology: Topology) -> None:
     index = oras_manifest(go_tool("oras"), f"{topology.artefacts}/gardenlinux:{VERSION}", "--plain-http")
     assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
-    assert len(index["manifests"]) == FLAVORS + CONTAINERS
+    assert len(index["manifests"]) == FLAVORS + BASE_IMAGES
 
 
 def test_gl_ocm_verifies_deep_with_the_signature(topology: Topology, key_files: tuple[Path, Path]) -> None:
@@ -135,7 +137,7 @@ def test_oras_reads_the_layout(samples: Path, tmp_path: Path) -> None:
     _cli(*publish_args(samples, f"oci-layout:{layout}"))
     executable = go_tool("oras")
     index = oras_manifest(executable, f"{layout}/gardenlinux:{VERSION}", "--oci-layout")
-    assert len(index["manifests"]) == FLAVORS + CONTAINERS
+    assert len(index["manifests"]) == FLAVORS + BASE_IMAGES
     out = tmp_path / "pulled"
     oras(executable, "pull", "--oci-layout", f"{layout}/gardenlinux:{FLAVOR}", "-o", str(out))
     expected = sorted(p.name for p in samples.glob("aws-gardener_prod-amd64-1473.0-*"))

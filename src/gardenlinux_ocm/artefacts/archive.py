@@ -8,6 +8,7 @@ Blobs are then served as byte ranges of the archive file, so a multi-GiB layer i
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import io
@@ -16,12 +17,15 @@ import re
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ..errors import InventoryError
-from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, Platform
+from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, Platform, parse_descriptor, sha256_digest
 from ._archive_json import blob_name, check_config, check_index, check_layout, check_manifest, loads
 from ._files import open_regular
+
+if TYPE_CHECKING:
+    from .digests import Digests
 
 __all__ = ["FileRange", "ContainerArchive", "ArchiveError", "read_container_archive"]
 
@@ -322,15 +326,54 @@ def _check(f: io.BufferedReader) -> tuple[list[_Image], list[str]]:
     return images, problems
 
 
-def read_container_archive(path: Path, arch: str) -> ContainerArchive:
-    """Check an OCI archive completely and find its image for `arch`; raises `ArchiveError` listing every problem."""
+def _to_cache(images: list[_Image]) -> list[dict[str, Any]]:
+    return [
+        {
+            "manifest": i.manifest.to_dict(),
+            "manifest_bytes": base64.b64encode(i.manifest_bytes).decode(),
+            "blobs": [[d.to_dict(), offset] for d, offset in i.blobs],
+        }
+        for i in images
+    ]
+
+
+def _from_cache(path: Path, digests: Digests | None) -> list[_Image] | None:
+    """The images of an archive checked before and unchanged since (no byte of it is read), or None."""
     try:
-        with open_regular(path) as f:
-            images, problems = _check(f)
-    except OSError as e:
-        raise ArchiveError(path, [f"cannot be read: {e.strerror or e}"]) from e
-    if problems:
-        raise ArchiveError(path, problems)
+        st = os.stat(path)
+        cached = digests.lookup(path, st, "archive") if digests is not None else None
+        if not isinstance(cached, list):
+            return None
+        images = []
+        for i in cached:
+            manifest, data = parse_descriptor(i["manifest"]), base64.b64decode(i["manifest_bytes"], validate=True)
+            blobs = tuple((parse_descriptor(d), offset) for d, offset in i["blobs"])
+            if manifest.platform is None or sha256_digest(data) != manifest.digest or len(data) != manifest.size:
+                return None
+            if not all(isinstance(o, int) and o >= 0 and o + d.size <= st.st_size for d, o in blobs):
+                return None
+            images.append(_Image(manifest=manifest, manifest_bytes=data, platform=manifest.platform, blobs=blobs))
+        return images
+    except (OSError, KeyError, TypeError, ValueError):  # a malformed entry is a miss: the archive is checked again
+        return None
+
+
+def read_container_archive(path: Path, arch: str, digests: Digests | None = None) -> ContainerArchive:
+    """Check an OCI archive completely and find its image for `arch`; raises `ArchiveError` listing every problem.
+
+    With `digests`, an archive checked before and unchanged since is not read again."""
+    images = _from_cache(path, digests)
+    if images is None:
+        try:
+            with open_regular(path) as f:
+                st = os.fstat(f.fileno())
+                images, problems = _check(f)
+        except OSError as e:
+            raise ArchiveError(path, [f"cannot be read: {e.strerror or e}"]) from e
+        if problems:
+            raise ArchiveError(path, problems)
+        if digests is not None:
+            digests.store(path, st, "archive", _to_cache(images))
     for image in images:
         if image.platform.architecture == arch:
             return ContainerArchive(

@@ -6,6 +6,7 @@ is read whole but bounded (a real list has about 500 lines); every malformed lin
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 __all__ = ["Package", "read_package_list", "parse_package_list", "MAX_PACKAGE_LIST"]
@@ -18,7 +19,7 @@ _MAX_REPORTED = 5
 def read_package_list(path: Path) -> tuple[tuple[Package, ...], list[str]]:
     """The packages of the file, in file order, and its problems (each naming the file and line); empty lines skip."""
     with path.open("rb") as f:
-        data = f.read(MAX_PACKAGE_LIST + 1)
+        data = f.read(min(os.fstat(f.fileno()).st_size, MAX_PACKAGE_LIST) + 1)
     return parse_package_list(data, path.name)
 
 

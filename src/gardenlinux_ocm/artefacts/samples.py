@@ -148,11 +148,13 @@ def container_image_members(spec: ReleaseSpec, container: Container) -> list[tup
 
 
 def container_files(spec: ReleaseSpec, container: Container) -> dict[str, bytes]:
-    base = spec.artefact_base_name(container.cname, container.arch)
-    return {
-        f"{base}.oci": deterministic_tar(container_image_members(spec, container)),
-        f"{base}.manifest": f"base-files {spec.version}\nbash 5.2.21-2\n".encode(),
-    }
+    """The OCI archive where the spec expects it and, for a container named by the ADR 0035 scheme, its package
+    list (the bare images' build writes the archive alone, as `bare_flavors/<name>-<arch>.oci`)."""
+    files = {spec.container_archive(container): deterministic_tar(container_image_members(spec, container))}
+    if container.archive is None:
+        base = spec.artefact_base_name(container.cname, container.arch)
+        files[f"{base}.manifest"] = f"base-files {spec.version}\nbash 5.2.21-2\n".encode()
+    return files
 
 
 def write_samples(spec: ReleaseSpec, out: Path) -> list[Path]:
@@ -166,7 +168,8 @@ def write_samples(spec: ReleaseSpec, out: Path) -> list[Path]:
     written = []
     for name, data in sorted(files.items()):
         path = out / name
-        tmp = path.with_name(f".{name}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
         written.append(path)

@@ -17,9 +17,10 @@ from ..errors import GlOcmError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..artefacts.digests import DigestCache
     from ..targets import RegistryOptions
 
-__all__ = ["err", "out", "state", "guard", "registry_options", "closing_target", "opened_targets"]
+__all__ = ["err", "out", "state", "guard", "registry_options", "closing_target", "opened_targets", "digest_cache"]
 
 
 class _LazyConsole:
@@ -92,6 +93,20 @@ def registry_options(
         ca_file=ca_file,
         insecure_skip_tls_verify=insecure,
     )
+
+
+def digest_cache(enabled: bool) -> DigestCache | None:
+    """The digest cache of `--digest-cache`: in `GL_OCM_CACHE_DIR`, else `$XDG_CACHE_HOME/gardenlinux-ocm` (an
+    absolute XDG_CACHE_HOME only, as the XDG spec says), else `~/.cache/gardenlinux-ocm`; None when disabled."""
+    if not enabled:
+        return None
+    from ..artefacts.digests import DigestCache
+
+    if directory := os.environ.get("GL_OCM_CACHE_DIR"):
+        return DigestCache(Path(directory))
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return DigestCache(base / "gardenlinux-ocm")
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ __all__ = [
     "AccessOpt",
     "ReferenceBaseOpt",
     "OcmRepositoryOpt",
+    "DigestCacheOpt",
 ]
 
 
@@ -109,5 +110,14 @@ OcmRepositoryOpt = Annotated[
         help="Where the component versions go (a registry base, oci-layout:DIR or ctf:PATH) [default: --to].",
         envvar="GL_OCM_OCM_REPOSITORY",
         show_default=False,
+    ),
+]
+DigestCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--digest-cache/--no-digest-cache",
+        envvar="GL_OCM_DIGEST_CACHE",
+        help="Take the digests of files unchanged since the last run from the cache in $GL_OCM_CACHE_DIR "
+        "[default: $XDG_CACHE_HOME/gardenlinux-ocm or ~/.cache/gardenlinux-ocm].",
     ),
 ]

@@ -127,11 +127,11 @@ def listing(rows: Sequence[Sequence[str]], width: int, indent: int = 2) -> list[
 @contextmanager
 def progress(enabled: bool, verb: str) -> Iterator[Callable[[Event], None]]:
     """A byte progress bar on a terminal; otherwise one line with what may need sending."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
     from ..oci.copy import EventKind
 
     if enabled and err.is_terminal:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -174,6 +174,7 @@ _SECTIONS = (
     ("index", "release index"),
     ("flavor", "flavors"),
     ("container", "containers"),
+    ("container-index", "container indexes"),
     ("component", "component versions"),
 )
 

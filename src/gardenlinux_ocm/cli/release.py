@@ -17,6 +17,7 @@ from ..targets import DEFAULT_TARGET
 from .common import (
     RegistryFactory,
     closing_target,
+    digest_cache,
     err,
     guard,
     opened_targets,
@@ -29,6 +30,7 @@ from .options import (
     AccessOpt,
     ArtefactsOpt,
     ComponentsOpt,
+    DigestCacheOpt,
     JobsOpt,
     OcmRepositoryOpt,
     OnChangeOpt,
@@ -200,6 +202,7 @@ def register(app: typer.Typer) -> None:
                 help="File holding the password of an encrypted --sign-key.",
             ),
         ] = None,
+        use_digest_cache: DigestCacheOpt = True,
         registry: RegistryFactory = registry_unset,
     ) -> None:
         """Publish a release to a layout directory or a registry.
@@ -217,9 +220,7 @@ def register(app: typer.Typer) -> None:
         """
 
         from .. import api
-        from ..ocm.signing import load_private_key
         from ..targets import addressing_for, parse_target
-        from ..trust.sign import sign_plan
 
         def run() -> api.PublishResult:
             parse_target(to)  # a malformed target fails at once, before the artefacts are hashed
@@ -233,18 +234,24 @@ def register(app: typer.Typer) -> None:
                 images = load_published_images(published_images)
             key = None
             if sign_key is not None:  # so does an unusable key
+                from ..ocm.signing import load_private_key
+
                 password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
                 key = load_private_key(sign_key, password)
             source = artefacts or _default_artefacts(version)
+            cache = digest_cache(use_digest_cache)
             if flavor or containers:
                 if images is not None or key is not None:
                     raise UsageError("--published-images and --sign-key go with the whole release or with assemble",
                                      hint="publish the flavors, run gl-ocm assemble, then attach-images and sign")
                 selection = api.Selection(flavors=frozenset(flavor or ()), containers=containers)
-                _, plan = api.plan_parts(components, version, source, selection, addressing)
+                _, plan = api.plan_parts(components, version, source, selection, addressing, digest_cache=cache)
             else:
-                _, plan = api.plan_release(components, version, source, addressing, published_images=images)
+                _, plan = api.plan_release(components, version, source, addressing, published_images=images,
+                                           digest_cache=cache)
             if key is not None:
+                from ..trust.sign import sign_plan
+
                 plan = sign_plan(plan, key, algorithm=sign_algorithm, name=signature_name)
             opts = registry()
             with (

@@ -162,9 +162,11 @@ def register(app: typer.Typer) -> None:
 
         Exit code 0 when everything verified, 1 when a check failed, 2 for bad input.
 
+        \b
         Examples:
           gl-ocm verify oci-layout:build/oci
-          gl-ocm verify oci-layout:build/oci github.com/gardenlinux/gardenlinux:1473.0 --deep --public-key key.pub
+          gl-ocm verify oci-layout:build/oci \\
+            github.com/gardenlinux/gardenlinux:1473.0 --deep --public-key key.pub
           gl-ocm verify ca:component-archive --public-key rsa.pub
         """
         from ..targets import addressing_for, open_source, registry_opener

@@ -60,6 +60,10 @@ class FileResource:
     media_type: str
     digest: str
     size: int
+    part: tuple[str, str] | None = None  # a pattern role's identity key and what `*` stood for: ("stage", "chroot")
+
+    def identity(self, base: dict[str, str]) -> dict[str, str]:
+        return {**base, self.part[0]: self.part[1]} if self.part else base
 
 
 def _digest(normalisation: str, digest: str) -> dict[str, str]:
@@ -174,7 +178,7 @@ def _flavor_resources(spec: ReleaseSpec, parts: FlavorParts, at: Addressing) -> 
     platform_image = spec.platform(parts.flavor.platform).images[:1]
     for f in parts.files:
         name = PLATFORM_IMAGE_RESOURCE if f.role in platform_image else f.role
-        resource = _blob_resource(at, name, spec.version, f, identity)
+        resource = _blob_resource(at, name, spec.version, f, f.identity(identity))
         labels = _flavor_labels(spec, parts, name)
         if labels:
             resource["labels"] = labels
@@ -183,13 +187,22 @@ def _flavor_resources(spec: ReleaseSpec, parts: FlavorParts, at: Addressing) -> 
 
 
 def render_container_images(
-    spec: ReleaseSpec, containers: Sequence[tuple[Container, OciArtefactRef, Sequence[FileResource]]], at: Addressing
+    spec: ReleaseSpec,
+    containers: Sequence[tuple[Container, OciArtefactRef, Sequence[FileResource]]],
+    indexes: Sequence[tuple[str, OciArtefactRef]],
+    at: Addressing,
 ) -> dict[str, Any]:
+    """Every container image: per architecture (identity architecture and os), and the multi-arch index of each
+    container in its own repository (no identity beyond the name)."""
     resources: list[dict[str, Any]] = []
     for container, ref, files in containers:
         identity = {"architecture": container.arch, "os": "linux"}
         resources.append(_oci_resource(at, container.name, "ociImage", spec.version, ref, identity))
-        resources.extend(_blob_resource(at, f"{container.name}-{f.role}", spec.version, f, identity) for f in files)
+        resources.extend(
+            _blob_resource(at, f"{container.name}-{f.role}", spec.version, f, f.identity(identity)) for f in files
+        )
+    for name, index in indexes:
+        resources.append(_oci_resource(at, name, "ociImage", spec.version, index, {}))
     return _component(spec, spec.components.container_images, resources)
 
 

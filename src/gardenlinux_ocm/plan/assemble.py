@@ -76,7 +76,12 @@ def _flavor(spec: ReleaseSpec, target: ReadOnlyTarget, name: str) -> FlavorParts
         if role is None or TITLE not in notes:
             raise PlanError(f"{where}: layers[{i}] names no role of the spec ({ROLE}={notes.get(ROLE)!r})",
                             hint="publish the flavor again with this spec: gl-ocm publish VERSION --flavor " + name)
-        files.append(ArtefactFile(path=Path(notes[TITLE]), role=role, digest=d.digest, size=d.size))
+        title = notes[TITLE]
+        part = role.part_of(title.removeprefix(spec.artefact_base_name(flavor.cname, flavor.arch) + "."))
+        if role.pattern is not None and part is None:
+            raise PlanError(f"{where}: layers[{i}] is {title!r}, which role {role.name} ({role.pattern}) "
+                            "does not match")
+        files.append(ArtefactFile(path=Path(title), role=role, digest=d.digest, size=d.size, part=part))
         if role.name == "package-list":
             data = read_small(target, repo, d.bare(), MAX_PACKAGE_LIST)
             found, problems = parse_package_list(data, notes[TITLE])
@@ -94,7 +99,7 @@ def _flavor(spec: ReleaseSpec, target: ReadOnlyTarget, name: str) -> FlavorParts
 
 def _container(spec: ReleaseSpec, target: ReadOnlyTarget, index: int) -> ContainerParts | None:
     container = spec.containers[index]
-    repo, tag = spec.release_repository, container_tag(spec, container.cname, container.arch)
+    repo, tag = container.repository, container_tag(spec, container.cname, container.arch)
     try:
         desc = target.resolve(repo, tag)
     except NotFound:

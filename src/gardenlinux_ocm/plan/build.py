@@ -85,7 +85,7 @@ def _whole_file(f: ArtefactFile) -> Content:
 
 
 def _layer(f: ArtefactFile, arch: str) -> Descriptor:
-    return Descriptor(media_type=f.role.media_type, digest=f.digest, size=f.size).with_annotations(
+    return Descriptor(media_type=f.media_type, digest=f.digest, size=f.size).with_annotations(
         {TITLE: f.name, "io.gardenlinux.image.layer.architecture": arch, "io.gardenlinux.role": f.role.name}
     )
 
@@ -109,9 +109,10 @@ def _file_resources(repository: str | None, files: Sequence[ArtefactFile]) -> li
             repository=repository,
             role=f.role.name,
             resource_type=f.role.resource_type,
-            media_type=f.role.media_type,
+            media_type=f.media_type,
             digest=f.digest,
             size=f.size,
+            part=(str(f.role.identity), f.part) if f.part is not None else None,
         )
         for f in files
     ]
@@ -130,13 +131,37 @@ class ContainerParts:
     def published(cls, spec: ReleaseSpec, container: Container, manifest: Descriptor, architecture: str
                   ) -> ContainerParts:
         tag = container_tag(spec, container.cname, container.arch)
-        ref = OciArtefactRef(repository=spec.release_repository, tag=tag, descriptor=manifest)
+        ref = OciArtefactRef(repository=container.repository, tag=tag, descriptor=manifest)
         return cls(container=container, manifest=ref, architecture=architecture)
 
     def index_entry(self) -> dict[str, Any]:
         d = self.manifest.descriptor
         platform = Platform(architecture=self.architecture, os="linux")
         return Descriptor(media_type=d.media_type, digest=d.digest, size=d.size, platform=platform).to_dict()
+
+
+def _container_indexes(spec: ReleaseSpec, containers: Sequence[ContainerParts]
+                       ) -> tuple[dict[str, Content], list[Root], list[tuple[str, OciArtefactRef]]]:
+    """The multi-arch index of each container in its own repository (the one in the release index has none: the
+    release index is its index), tagged like the release index, entries in spec order."""
+    by_name: dict[str, list[ContainerParts]] = {}
+    for c in containers:
+        if not c.container.in_release_index:
+            by_name.setdefault(c.container.name, []).append(c)
+    contents: dict[str, Content] = {}
+    roots: list[Root] = []
+    refs: list[tuple[str, OciArtefactRef]] = []
+    for name, images in by_name.items():
+        repo = images[0].container.repository
+        index = canonical_json({"schemaVersion": 2, "mediaType": MediaType.OCI_INDEX,
+                                "manifests": [c.index_entry() for c in images],
+                                "annotations": _release_annotations(spec)})
+        desc = descriptor_for(index, MediaType.OCI_INDEX)
+        contents[desc.digest] = Content(data=index)
+        roots.append(Root(repository=repo, descriptor=desc, tags=index_tags(spec.version),
+                          kind=RootKind.CONTAINER_INDEX, label=f"{repo}:{_tag(spec.version)}"))
+        refs.append((name, OciArtefactRef(repository=repo, tag=_tag(spec.version), descriptor=desc)))
+    return contents, roots, refs
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,14 +203,15 @@ def _flavor_entry(spec: ReleaseSpec, parts: FlavorParts) -> dict[str, Any]:
 def _release_objects(
     spec: ReleaseSpec, parts: ReleaseParts, at: Addressing
 ) -> tuple[dict[str, Content], Root, dict[str, Any]]:
-    """The release index (container images first: clients that take the first matching linux entry get the
-    container) and the release component descriptor."""
+    """The release index (the release repository's container images first: clients that take the first matching
+    linux entry get the container) and the release component descriptor."""
     repo = spec.release_repository
     index = canonical_json(
         {
             "schemaVersion": 2,
             "mediaType": MediaType.OCI_INDEX,
-            "manifests": [c.index_entry() for c in parts.containers] + [_flavor_entry(spec, f) for f in parts.flavors],
+            "manifests": [c.index_entry() for c in parts.containers if c.container.in_release_index]
+            + [_flavor_entry(spec, f) for f in parts.flavors],
             "annotations": _release_annotations(spec),
         }
     )
@@ -197,8 +223,11 @@ def _release_objects(
     return {index_desc.digest: Content(data=index)}, root, render_release(spec, ref, parts.flavors, at)
 
 
-def _container_descriptor(spec: ReleaseSpec, containers: Sequence[ContainerParts], at: Addressing) -> dict[str, Any]:
-    return render_container_images(spec, [(c.container, c.manifest, list(c.files)) for c in containers], at)
+def _container_descriptor(
+    spec: ReleaseSpec, containers: Sequence[ContainerParts], indexes: Sequence[tuple[str, OciArtefactRef]],
+    at: Addressing
+) -> dict[str, Any]:
+    return render_container_images(spec, [(c.container, c.manifest, list(c.files)) for c in containers], indexes, at)
 
 
 def _blob_sizes(parts: ReleaseParts) -> dict[str, int]:
@@ -206,18 +235,23 @@ def _blob_sizes(parts: ReleaseParts) -> dict[str, int]:
     return {f.digest: f.size for f in files}
 
 
-def _objects(spec: ReleaseSpec, inventory: Inventory) -> tuple[dict[str, Content], list[Root], ReleaseParts]:
-    """The flavors' and containers' own objects, in publish order (containers first), and their parts."""
+def _objects(
+    spec: ReleaseSpec, inventory: Inventory
+) -> tuple[dict[str, Content], list[Root], ReleaseParts, list[tuple[str, OciArtefactRef]]]:
+    """The flavors' and containers' own objects, in publish order (containers and their indexes first), their parts,
+    and the containers' indexes."""
     planned_containers = [_plan_container(spec, ca) for ca in inventory.containers]
     planned_flavors = [plan_flavor(spec, fa) for fa in inventory.flavors]
     contents: dict[str, Content] = {EMPTY_DESCRIPTOR.digest: Content(data=EMPTY_JSON)}
     for blobs, _, _ in (*planned_containers, *planned_flavors):
         for digest, content in blobs.items():
             contents.setdefault(digest, content)
-    roots = [root for _, root, _ in (*planned_containers, *planned_flavors)]
     parts = ReleaseParts(flavors=tuple(p for _, _, p in planned_flavors),
                          containers=tuple(p for _, _, p in planned_containers))
-    return contents, roots, parts
+    index_contents, index_roots, indexes = _container_indexes(spec, parts.containers)
+    contents.update(index_contents)
+    roots = [*(root for _, root, _ in planned_containers), *index_roots, *(root for _, root, _ in planned_flavors)]
+    return contents, roots, parts, indexes
 
 
 def build_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addressing | None = None) -> ReleasePlan:
@@ -226,9 +260,9 @@ def build_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addressing |
     `addressing` says where the descriptors' accesses point (default: by reference, under `ocm.access.LOCAL_BASE`).
     """
     at = addressing or Addressing()
-    contents, roots, parts = _objects(spec, inventory)
+    contents, roots, parts, indexes = _objects(spec, inventory)
     index_contents, index_root, release = _release_objects(spec, parts, at)
-    descriptors = [_container_descriptor(spec, parts.containers, at), release]
+    descriptors = [_container_descriptor(spec, parts.containers, indexes, at), release]
     return pack_plan(spec.version, {**contents, **index_contents}, [*roots, index_root], descriptors,
                      _blob_sizes(parts))
 
@@ -237,8 +271,8 @@ def build_parts_plan(spec: ReleaseSpec, inventory: Inventory, addressing: Addres
     """A flavor or container job's share: the objects and tags of the flavors and containers in `inventory` only,
     and, when it holds the containers, their component version. `build_assembly_plan` adds the rest."""
     at = addressing or Addressing()
-    contents, roots, parts = _objects(spec, inventory)
-    descriptors = [_container_descriptor(spec, parts.containers, at)] if parts.containers else []
+    contents, roots, parts, indexes = _objects(spec, inventory)
+    descriptors = [_container_descriptor(spec, parts.containers, indexes, at)] if parts.containers else []
     return pack_plan(spec.version, contents, roots, descriptors, _blob_sizes(parts))
 
 
@@ -258,14 +292,9 @@ def _plan_container(spec: ReleaseSpec, ca: ContainerArtefacts) -> tuple[dict[str
         contents.setdefault(f.digest, _whole_file(f))
     tag = container_tag(spec, ca.container.cname, ca.container.arch)
     bare = image.manifest.bare()
-    root = Root(
-        repository=spec.release_repository,
-        descriptor=bare,
-        tags=(tag,),
-        kind=RootKind.CONTAINER,
-        label=ca.container.name_arch,
-    )
-    ref = OciArtefactRef(repository=spec.release_repository, tag=tag, descriptor=bare)
+    repo = ca.container.repository
+    root = Root(repository=repo, descriptor=bare, tags=(tag,), kind=RootKind.CONTAINER, label=ca.container.name_arch)
+    ref = OciArtefactRef(repository=repo, tag=tag, descriptor=bare)
     files = tuple(_file_resources(None, ca.files))  # in no image: local blobs of the container component
     parts = ContainerParts(container=ca.container, manifest=ref, architecture=image.platform.architecture, files=files)
     return contents, root, parts

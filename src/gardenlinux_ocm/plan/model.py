@@ -24,6 +24,7 @@ class Content:
 class RootKind(StrEnum):
     FLAVOR = "flavor"
     CONTAINER = "container"
+    CONTAINER_INDEX = "container-index"  # a container's multi-arch index in its own repository
     INDEX = "index"
     COMPONENT = "component"
 

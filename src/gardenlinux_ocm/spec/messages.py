@@ -49,6 +49,16 @@ PATTERN_FORMS: Mapping[str, str] = {
     "^[a-z]+/[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*$": "a media type like application/io.gardenlinux.kernel",
     "^[a-z][a-z0-9]*$": "a platform name like aws (lowercase letters and digits)",
     "^[a-z][a-z0-9-]*$": "a platform variant like vmware or metal (lowercase letters, digits and '-')",
+    "^[*]([.][a-z0-9][a-z0-9-]*)+$": "a file pattern: '*' then a suffix, like *.log or *.test.xml",
+    "^[a-z]+/[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+{}*-]*$": (
+        "a media type like application/io.gardenlinux.log, with {*} for what a pattern matched"
+    ),
+    "^[a-z][a-zA-Z0-9]*(-[a-z][a-zA-Z0-9]*)*(_[a-z0-9]+)*$": (
+        "a container cname like container or container-pythonDev (letters, digits, words joined by '-')"
+    ),
+    "^([A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_{][A-Za-z0-9_.{}-]*[.]oci$": (
+        "a relative path of an .oci file, with {arch}, {version} or {commit8}, like bare_flavors/python-{arch}.oci"
+    ),
 }
 
 _TYPE_WORDS = {
@@ -60,6 +70,15 @@ _TYPE_WORDS = {
     "boolean": "true or false",
     "null": "nothing",
 }
+
+
+def _alternatives(schemas: Any) -> str:
+    """`oneOf` alternatives in words, from the keys each requires: 'suffix', or 'pattern' with 'identity'."""
+    words = []
+    for alt in schemas if isinstance(schemas, list) else []:
+        keys = [f"'{k}'" for k in alt.get("required", [])] if isinstance(alt, dict) else []
+        words.append(" with ".join(keys) or "another form")
+    return ", or ".join(words) or "the alternatives the schema describes"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,9 +215,7 @@ def describe(doc: SpecDocument, error: jsonschema.ValidationError) -> Problem:
     if v == "maxLength":
         return Problem(path=path, message=f"is longer than {error.validator_value} characters")
     if v == "oneOf":
-        return Problem(
-            path=path, message="needs exactly one of the alternatives (e.g. either 'url' or 'imageReference')"
-        )
+        return Problem(path=path, message=f"needs exactly one of: {_alternatives(error.validator_value)}")
     if v == "uniqueItems" and isinstance(inst, list):
         return Problem(path=path, message=f"lists {_first_repeated(inst)!r} more than once")
     return Problem(path=path, message=str(error.message))

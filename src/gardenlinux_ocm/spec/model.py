@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 __all__ = [
     "Role",
@@ -13,17 +14,43 @@ __all__ = [
     "Container",
     "ReleaseSpec",
     "parse_cname",
+    "repository_name",
 ]
+
+_PART = re.compile(r"[a-z0-9]+([.-][a-z0-9]+)*")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Role:
-    """What a build artefact is: matched by file suffix, published with a media type and an OCM resource type."""
+    """What a build artefact is: matched by file suffix, published with a media type and an OCM resource type.
+
+    A role given by `pattern` instead (`*.log`, `*.test.log`) matches any number of files per flavor: what `*` stands
+    for (the part: `raw`, `chroot`) goes into the resource's identity under `identity` and may be named in the media
+    type as `{*}`. A fixed suffix wins over a pattern, a longer pattern over a shorter one.
+    """
 
     name: str
-    suffix: str
+    suffix: str | None
     media_type: str
     resource_type: str
+    pattern: str | None = None
+    identity: str | None = None  # a pattern role's extraIdentity key for the part
+
+    @property
+    def file_form(self) -> str:
+        """How the role's files end, as the spec writes it (`tar`, `*.log`)."""
+        return self.suffix if self.suffix is not None else str(self.pattern)
+
+    def part_of(self, suffix: str) -> str | None:
+        """What this pattern role's `*` stands for in a file's suffix (everything after the commit), or None."""
+        if self.pattern is None:
+            return None
+        tail = self.pattern[1:]  # the pattern is `*` followed by a literal that starts with a dot
+        part = suffix[: -len(tail)] if suffix.endswith(tail) else ""
+        return part if _PART.fullmatch(part) else None
+
+    def media_type_for(self, part: str | None) -> str:
+        return self.media_type.replace("{*}", part) if part is not None else self.media_type
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,10 +92,20 @@ class Flavor:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Container:
+    """One architecture of a container image the release builds (`base`, `python-dev`, `bare-python`).
+
+    Each container has its own repository and a multi-arch index tagged with the version there, except the one in
+    the release repository (`in_release_index`): its images are listed in the release index itself, so that
+    `podman pull <base>/<release repository>:<version>` gets it.
+    """
+
     name: str
-    cname: str
+    cname: str  # as the build names it; may hold capitals (`container-pythonDev`)
     arch: str
+    repository: str
+    in_release_index: bool = False
     description: str = ""
+    archive: str | None = None  # the OCI archive's relative path in the build output, when not `<base name>.oci`
 
     @property
     def name_arch(self) -> str:
@@ -106,6 +143,16 @@ class ReleaseSpec:
     def artefact_base_name(self, cname: str, arch: str) -> str:
         """ADR 0035 artifact base name: `{cname}-{arch}-{version}-{commit8}`."""
         return f"{cname}-{arch}-{self.version}-{self.commit_short}"
+
+    def container_archive(self, container: Container) -> str:
+        """Where a container's OCI archive is in the build output: the spec's `archive`, or `<base name>.oci`."""
+        return container.archive or f"{self.artefact_base_name(container.cname, container.arch)}.oci"
+
+
+def repository_name(cname: str) -> str:
+    """The repository name of a container cname: lower case, a capital starting a new word (`container-pythonDev`
+    -> `container-python-dev`), as Garden Linux's publishing workflow names them."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", cname).lower()
 
 
 def parse_cname(cname: str) -> tuple[str, tuple[str, ...]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import re
 from importlib import resources
 from typing import Any
 
@@ -13,7 +14,17 @@ import jsonschema
 from ..errors import SpecError
 from .load import SpecDocument, path_text
 from .messages import FORMAT_CHECKER, Problem, describe, did_you_mean
-from .model import ComponentNames, Container, ExternalReference, Flavor, Platform, ReleaseSpec, Role, parse_cname
+from .model import (
+    ComponentNames,
+    Container,
+    ExternalReference,
+    Flavor,
+    Platform,
+    ReleaseSpec,
+    Role,
+    parse_cname,
+    repository_name,
+)
 from .version import diagnose_version
 
 __all__ = ["validate_document", "parse_release", "COMPONENT_SCHEMA", "RELEASE_SCHEMA"]
@@ -69,6 +80,73 @@ def _fail(doc: SpecDocument, path: tuple[str | int, ...], message: str, hint: st
     return SpecError(message, file=doc.file, path=path_text(path), line=doc.line(path), hint=hint)
 
 
+_FLAVOR_IDENTITY = ("name", "platform", "architecture", "feature-flags", "platform_variant")  # ocm.render's keys
+_PLACEHOLDERS = ("arch", "version", "commit8")
+
+
+def _roles(component: SpecDocument, spec: dict[str, Any]) -> tuple[Role, ...]:
+    """The roles in spec order; a suffix or a pattern used twice, or a pattern's identity key that a flavor's
+    resources already carry, is refused."""
+    roles = []
+    forms: dict[str, str] = {}
+    for name, v in spec.items():
+        role = Role(name=name, suffix=v.get("suffix"), pattern=v.get("pattern"), identity=v.get("identity"),
+                    media_type=v["mediaType"], resource_type=v["resourceType"])
+        key = "suffix" if role.suffix is not None else "pattern"
+        if role.file_form in forms:
+            raise _fail(component, ("roles", name, key),
+                        f"{key} '{role.file_form}' is already used by role '{forms[role.file_form]}'")
+        forms[role.file_form] = name
+        if role.identity in _FLAVOR_IDENTITY:
+            raise _fail(component, ("roles", name, "identity"),
+                        f"'{role.identity}' is already a key of every flavor resource's identity",
+                        hint="name what the pattern's * stands for, e.g. artefact or stage")
+        if role.pattern is None and "{*}" in role.media_type:
+            raise _fail(component, ("roles", name, "mediaType"), "{*} stands for what a pattern matched, but "
+                        "this role has a fixed suffix", hint="write the media type in full, or use 'pattern'")
+        roles.append(role)
+    return tuple(roles)
+
+
+def _container_repository(release_repository: str, kind: dict[str, Any]) -> str:
+    if kind.get("releaseIndex"):
+        return release_repository
+    return f"{release_repository}/{kind.get('repository') or repository_name(kind['cname'])}"
+
+
+def _archive_path(form: str | None, arch: str, version: str, commit8: str) -> str | None:
+    if form is None:
+        return None
+    for name in _PLACEHOLDERS:
+        form = form.replace("{" + name + "}", {"arch": arch, "version": version, "commit8": commit8}[name])
+    return form
+
+
+def _check_containers(component: SpecDocument, kinds: dict[str, Any], release_repository: str) -> None:
+    """At most one container in the release index; one repository per container; archive paths that name the
+    architecture and only known placeholders."""
+    in_index = [name for name, k in kinds.items() if k.get("releaseIndex")]
+    if len(in_index) > 1:
+        raise _fail(component, ("containers", in_index[1], "releaseIndex"),
+                    f"only one container can be in the release index; '{in_index[0]}' already is",
+                    hint="podman pull of the release tag gets exactly one image; give the others their repository")
+    used: dict[str, str] = {}
+    for name, kind in kinds.items():
+        repo = _container_repository(release_repository, kind)
+        if repo in used:
+            raise _fail(component, ("containers", name, "repository" if "repository" in kind else "cname"),
+                        f"repository {repo} is already the repository of container '{used[repo]}'")
+        used[repo] = name
+        form = kind.get("archive")
+        if form is None:
+            continue
+        unknown = sorted(set(re.findall(r"{([^}]*)}", form)) - set(_PLACEHOLDERS))
+        if unknown or "{arch}" not in form:
+            what = f"unknown placeholder {{{unknown[0]}}}" if unknown else "does not name {arch}"
+            raise _fail(component, ("containers", name, "archive"), f"'{form}' {what}",
+                        hint="write the path with {arch}, and optionally {version} and {commit8}")
+
+
 def parse_release(component: SpecDocument, release: SpecDocument, expected_version: str | None = None) -> ReleaseSpec:
     """Validate both documents and join them into a `ReleaseSpec`; cross-file errors name the release file."""
     validate_document(component, COMPONENT_SCHEMA)
@@ -88,23 +166,21 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
             hint=f"rename the file to {version}.yaml or fix 'version'",
         )
 
-    roles = tuple(
-        Role(name=name, suffix=v["suffix"], media_type=v["mediaType"], resource_type=v["resourceType"])
-        for name, v in c["roles"].items()
-    )
+    roles = _roles(component, c["roles"])
     role_names = [r_.name for r_ in roles]
-    suffixes: dict[str, str] = {}
-    for role in roles:
-        if role.suffix in suffixes:
-            raise _fail(
-                component,
-                ("roles", role.name, "suffix"),
-                f"suffix '{role.suffix}' is already used by role '{suffixes[role.suffix]}'",
-            )
-        suffixes[role.suffix] = role.name
     for i, name in enumerate(c["requiredRoles"]):
         if name not in role_names:
             raise _fail(component, ("requiredRoles", i), f"unknown role '{name}'{did_you_mean(name, role_names)}")
+    patterned = {r_.name for r_ in roles if r_.pattern is not None}
+    for where in [("requiredRoles", i) for i in range(len(c["requiredRoles"]))] + [
+        ("platforms", p, "images", i) for p, v in c["platforms"].items() for i in range(len(v["images"]))
+    ]:
+        node: Any = c
+        for key in where:
+            node = node[key]
+        if node in patterned:
+            raise _fail(component, where, f"role '{node}' is given by a pattern, so it cannot be required",
+                        hint="required roles and platform images have one file each: give the role a suffix")
     platforms = tuple(Platform(name=n, images=tuple(v["images"])) for n, v in c["platforms"].items())
     for p in platforms:
         for i, image in enumerate(p.images):
@@ -129,6 +205,9 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
                 f"known platforms: {', '.join(platform_names)}{did_you_mean(platform, platform_names)}",
             )
         for j, extra_role in enumerate(f.get("extraRoles", [])):
+            if extra_role in patterned:
+                raise _fail(release, ("flavors", i, "extraRoles", j), f"role '{extra_role}' is given by a pattern; "
+                            "its files are published whenever they are there, without being listed")
             if extra_role not in role_names:
                 raise _fail(
                     release,
@@ -157,6 +236,7 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
             flavors.append(flavor)
 
     container_kinds: dict[str, Any] = c["containers"]
+    _check_containers(component, container_kinds, c["repositories"]["release"])
     containers: list[Container] = []
     for i, ct in enumerate(r.get("containers", [])):
         kind = container_kinds.get(ct["name"])
@@ -169,7 +249,13 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
             )
         for arch in ct["architectures"]:
             container = Container(
-                name=ct["name"], cname=kind["cname"], arch=arch, description=kind.get("description", "")
+                name=ct["name"],
+                cname=kind["cname"],
+                arch=arch,
+                repository=_container_repository(c["repositories"]["release"], kind),
+                in_release_index=bool(kind.get("releaseIndex", False)),
+                description=kind.get("description", ""),
+                archive=_archive_path(kind.get("archive"), arch, version, r["commit"][:8]),
             )
             if container.name_arch in seen:
                 raise _fail(release, ("containers", i), f"'{container.name_arch}' is listed twice")

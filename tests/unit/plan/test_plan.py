@@ -57,7 +57,8 @@ def test_flavor_manifest_shape(samples: Path) -> None:
 def test_publish_order_and_component_repositories(samples: Path) -> None:
     _, plan = _plan(samples)
     kinds = [r.kind for r in plan.roots]
-    assert kinds == sorted(kinds, key=[RootKind.CONTAINER, RootKind.FLAVOR, RootKind.INDEX, RootKind.COMPONENT].index)
+    assert kinds == sorted(kinds, key=[RootKind.CONTAINER, RootKind.CONTAINER_INDEX, RootKind.FLAVOR, RootKind.INDEX,
+                                        RootKind.COMPONENT].index)
     components = [r for r in plan.roots if r.kind is RootKind.COMPONENT]
     assert [r.repository for r in components] == [
         "component-descriptors/github.com/gardenlinux/gardenlinux/container-images",
