@@ -18,6 +18,7 @@ from gardenlinux_ocm import api
 from gardenlinux_ocm.oci.layout import LayoutTarget
 from gardenlinux_ocm.ocm.access import AccessMode, Addressing
 from gardenlinux_ocm.plan.model import ReleasePlan
+from support.cosign_cli import Cosign
 from support.fault_proxy import Fault, FaultProxy
 from support.registry import RegistryMode, RegistryServer
 from support.release import COMPONENTS, VERSION
@@ -181,3 +182,11 @@ def key_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def published(published_plan: tuple[Path, ReleasePlan]) -> Path:
     """The layout directory of `published_plan`."""
     return published_plan[0]
+
+
+@pytest.fixture
+def cosign_cli(tmp_path: Path) -> Cosign:
+    """The pinned cosign CLI with a HOME of its own in the test's directory."""
+    home = tmp_path / "cosign-home"
+    home.mkdir()
+    return Cosign(home)

@@ -4,6 +4,7 @@ copy, attach published images."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from .oci.copy import CopyRoot, CopyStats, Event, copy
 from .oci.memory import MemoryTarget, OverlaySource, PlanSource
 from .oci.model import tag_to_version, version_to_tag
 from .oci.target import ReadOnlyTarget, Target
-from .ocm.access import Addressing
+from .ocm.access import LOCAL_BASE, Addressing
 from .ocm.labels import PLATFORM_IMAGE_RESOURCE, RELEASE_COMPONENT
 from .ocm.pack import COMPONENT_DESCRIPTORS
 from .plan.build import build_assembly_plan, build_parts_plan, build_plan, index_tags, pack_plan
@@ -27,6 +28,7 @@ from .spec.messages import did_you_mean
 if TYPE_CHECKING:
     from .gardener.published_images import PublishedImages
     from .trust.sign import sign_plan, sign_published
+    from .trust.signer import Signer
     from .trust.verify import verify
 
 __all__ = [
@@ -224,6 +226,11 @@ class PublishResult:
     stats: CopyStats
     target: str
     ocm_repository: str
+    images_signed: int = 0  # manifests that got this key's cosign-format signature
+    images_already_signed: int = 0
+
+
+SIGNED_KINDS = (RootKind.FLAVOR, RootKind.CONTAINER, RootKind.CONTAINER_INDEX, RootKind.INDEX)  # cosign-signed
 
 
 def publish(
@@ -235,26 +242,53 @@ def publish(
     on_change: OnChange = OnChange.FAIL,
     ocm_repository: Target | None = None,
     source: ReadOnlyTarget | None = None,
+    image_signer: Signer | None = None,
+    reference_base: str = LOCAL_BASE,
 ) -> PublishResult:
     """Write a plan to a target: blobs, manifests, the release index, component versions; tags last.
 
     The component versions go to `ocm_repository` when it is given (another registry or prefix), after every OCI
     artefact is on `target`. A tag of the plan that either already has for other content (the same version built
     again) is refused before anything is written, unless `on_change` is `OnChange.OVERWRITE`.
+
+    With `image_signer`, every flavor manifest, container image and index gets a cosign-format signature
+    (`trust.image_signing`, payloads naming `reference_base`), made before the first write and stored before the
+    release index is tagged, so whoever sees the index finds every signature.
     """
     source = source or PlanSource(plan)
     roots = [CopyRoot(repository=r.repository, descriptor=r.descriptor, tags=r.tags) for r in plan.roots]
-    if ocm_repository is None or ocm_repository.name == target.name:
+    ocm = ocm_repository if ocm_repository is not None and ocm_repository.name != target.name else None
+    if image_signer is None and ocm is None:
         stats = copy(source, target, roots, jobs=jobs, on_event=on_event, on_change=on_change)
         return PublishResult(plan=plan, stats=stats, target=target.name, ocm_repository=target.name)
-    kinds = {r.repository: r.kind for r in plan.roots}
-    artefacts = [r for r in roots if kinds[r.repository] is not RootKind.COMPONENT]
-    components = [r for r in roots if kinds[r.repository] is RootKind.COMPONENT]
-    check_changes(source, target, artefacts, on_change)
-    check_changes(source, ocm_repository, components, on_change)
-    stats = copy(source, target, artefacts, jobs=jobs, on_event=on_event, on_change=on_change)
-    stats += copy(source, ocm_repository, components, jobs=jobs, on_event=on_event, on_change=on_change)
-    return PublishResult(plan=plan, stats=stats, target=target.name, ocm_repository=ocm_repository.name)
+    kinds = [r.kind for r in plan.roots]
+    components = [r for r, k in zip(roots, kinds, strict=True) if k is RootKind.COMPONENT]
+    artefacts = [r for r, k in zip(roots, kinds, strict=True) if k is not RootKind.COMPONENT]
+    check_changes(source, target, artefacts if ocm is not None else roots, on_change)
+    if ocm is not None:
+        check_changes(source, ocm, components, on_change)
+    signed: tuple[int, int] = (0, 0)
+    stats = CopyStats()
+    if image_signer is not None:
+        from .trust.image_signing import Subject, sign_images
+
+        subjects = [Subject(repository=r.repository, descriptor=r.descriptor)
+                    for r in plan.roots if r.kind in SIGNED_KINDS]
+        signatures = sign_images(target, subjects, image_signer, reference_base)  # before anything is written
+        signed = (signatures.signed, signatures.unchanged)
+        indexes = [r for r, k in zip(roots, kinds, strict=True) if k is RootKind.INDEX]
+        early = [r for r, k in zip(roots, kinds, strict=True) if k not in (RootKind.INDEX, RootKind.COMPONENT)]
+        stats += copy(source, target, early, jobs=jobs, on_event=on_event, on_change=on_change)
+        stats += copy(OverlaySource(target, signatures.source), target, list(signatures.roots), jobs=jobs,
+                      on_event=on_event, on_change=OnChange.OVERWRITE)  # a .sig tag moves to a superset
+        artefacts = indexes
+    stats += copy(source, target, artefacts if ocm is not None else [*artefacts, *components], jobs=jobs,
+                  on_event=on_event, on_change=on_change)
+    if ocm is not None:
+        stats += copy(source, ocm, components, jobs=jobs, on_event=on_event, on_change=on_change)
+    return PublishResult(plan=plan, stats=stats, target=target.name,
+                         ocm_repository=(ocm or target).name, images_signed=signed[0],
+                         images_already_signed=signed[1])
 
 
 def copy_release(
@@ -273,8 +307,9 @@ def copy_release(
     the destination's (`rebase` = (from, to); default: the two targets' own bases, `LOCAL_BASE` for a layout or CTF),
     which gives them new manifest digests but keeps every signature valid; the others keep their digests too.
     Component versions are tagged last, each after the ones it references, so none ever appears before what it
-    references, even if the copy dies midway. A tag that `dst` has for other content is refused before anything is
-    written, unless `on_change` is `OnChange.OVERWRITE`.
+    references, even if the copy dies midway. The cosign-format signatures (`sha256-<hex>.sig`) of the manifests
+    copied go first, so a copied index is never seen without them. A tag that `dst` has for other content is refused
+    before anything is written, unless `on_change` is `OnChange.OVERWRITE`.
     """
     repos = src.repositories()
     if not repos:
@@ -283,19 +318,25 @@ def copy_release(
     own = set(index_tags(version)) if version else set()  # the version's tag, and X.Y.0 for a two-part version
     artefacts: list[CopyRoot] = []
     components: list[CopyRoot] = []
+    signatures: dict[tuple[str, str], str] = {}  # (repository, subject digest) -> its .sig tag
     for repo in repos:
         for tag in src.tags(repo):
+            if re.fullmatch(r"sha256-[0-9a-f]{64}\.sig", tag):
+                signatures[(repo, "sha256:" + tag[7:-4])] = tag
+                continue
             if prefix is not None and tag not in own and not tag.startswith(prefix + "-"):
                 continue
             root = CopyRoot(repository=repo, descriptor=src.resolve(repo, tag), tags=(tag,))
             (components if repo.startswith(COMPONENT_DESCRIPTORS + "/") else artefacts).append(root)
+    signed = [CopyRoot(repository=r.repository, descriptor=src.resolve(r.repository, tag), tags=(tag,))
+              for r in artefacts if (tag := signatures.pop((r.repository, r.descriptor.digest), ""))]
     if not artefacts and not components:
         raise NotFound(f"{src.name} has no tags" + (f" of version {version}" if version else ""))
     from .trust.locations import home_base
 
     old, new = rebase or (home_base(src), home_base(dst))
     source, ordered = _rebased(src, components, old, new)
-    return copy(source, dst, artefacts + ordered, jobs=jobs, on_event=on_event, on_change=on_change)
+    return copy(source, dst, signed + artefacts + ordered, jobs=jobs, on_event=on_event, on_change=on_change)
 
 
 def _rebased(src: ReadOnlyTarget, roots: list[CopyRoot], old: str, new: str

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
     from ..artefacts.digests import DigestCache
     from ..targets import RegistryOptions
+    from ..trust.signer import DigestSigner
 
-__all__ = ["err", "out", "state", "guard", "registry_options", "closing_target", "opened_targets", "digest_cache"]
+__all__ = ["err", "out", "state", "guard", "registry_options", "closing_target", "opened_targets", "digest_cache",
+           "make_signer"]
 
 
 class _LazyConsole:
@@ -175,3 +177,31 @@ def with_registry_options[**P, R](command: Callable[P, R]) -> Callable[..., R]:
 def registry_unset() -> RegistryOptions:
     """The default of a command's `registry` parameter; `with_registry_options` always passes the real one."""
     raise AssertionError("the command is not wrapped by with_registry_options")
+
+
+def make_signer(key_file: Path | None, password_file: Path | None, command: str | None, output: str,
+                public_key: Path | None, *, key_option: str) -> DigestSigner | None:
+    """The signer the options name: a PEM key in this process, or an external command (`--signer-command`); None
+    for neither. Both at once, or an unusable key, is bad input (exit 2) before anything is read or written."""
+    import shlex
+
+    if key_file is not None and command is not None:
+        raise UsageError(f"{key_option} and --signer-command are two ways to sign; give one",
+                         hint="a KMS or HSM: --signer-command; a key file on this machine: " + key_option)
+    if key_file is None and command is None:
+        if public_key is not None:
+            raise UsageError("--signer-public-key checks the signatures of --signer-command, which is not given")
+        return None
+    from ..ocm.signing import load_private_key, load_public_key
+    from ..trust.signer import CommandSigner, KeySigner, SignatureEncoding, SignerInput
+
+    if key_file is not None:
+        password = password_file.read_bytes().rstrip(b"\r\n") if password_file else None
+        return KeySigner(load_private_key(key_file, password), name=f"private key {key_file}")
+    assert command is not None
+    try:
+        argv = shlex.split(command)
+    except ValueError as e:
+        raise UsageError(f"--signer-command cannot be split into words: {e}", hint="check its quotes") from None
+    return CommandSigner(argv, input=SignerInput.DIGEST, encoding=SignatureEncoding(output),
+                         public_key=load_public_key(public_key) if public_key is not None else None)

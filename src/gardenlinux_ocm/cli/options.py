@@ -29,6 +29,10 @@ __all__ = [
     "ReferenceBaseOpt",
     "OcmRepositoryOpt",
     "DigestCacheOpt",
+    "SignerCommandOpt",
+    "SignerOutput",
+    "SignerOutputOpt",
+    "SignerPublicKeyOpt",
 ]
 
 
@@ -119,5 +123,31 @@ DigestCacheOpt = Annotated[
         envvar="GL_OCM_DIGEST_CACHE",
         help="Take the digests of files unchanged since the last run from the cache in $GL_OCM_CACHE_DIR "
         "[default: $XDG_CACHE_HOME/gardenlinux-ocm or ~/.cache/gardenlinux-ocm].",
+    ),
+]
+SignerCommandOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--signer-command",
+        metavar="COMMAND",
+        envvar="GL_OCM_SIGNER_COMMAND",
+        help="Sign through this command instead of a key file (a KMS or HSM holds the key): it gets a SHA-256 "
+        "digest (32 bytes) on stdin and prints the RSASSA-PKCS1-v1_5 signature, e.g. "
+        "'openssl pkeyutl -sign -inkey key.pem -pkeyopt digest:sha256'. Split like a shell line, run without one.",
+    ),
+]
+class SignerOutput(StrEnum):
+    RAW = "raw"
+    BASE64 = "base64"
+
+
+SignerOutputOpt = Annotated[SignerOutput, typer.Option("--signer-output", help="What --signer-command prints.")]
+SignerPublicKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--signer-public-key",
+        exists=True,
+        dir_okay=False,
+        help="PEM public key of --signer-command: every signature is checked with it as soon as it is made.",
     ),
 ]

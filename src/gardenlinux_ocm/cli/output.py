@@ -179,8 +179,10 @@ _SECTIONS = (
 )
 
 
-def publish_summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat, ocm_repository: str = "") -> None:
-    """Every tag of the release once (kind, reference, short digest), then the counts."""
+def publish_summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat, ocm_repository: str = "",
+                    images_signed: tuple[int, int] | None = None) -> None:
+    """Every tag of the release once (kind, reference, short digest), then the counts (and, when the images were
+    signed, how many got the signature and how many had it)."""
     ocm_repository = ocm_repository or target
     rows = [
         {
@@ -194,7 +196,9 @@ def publish_summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat,
     if fmt is OutputFormat.JSON:
         out.print_json(
             json.dumps({"target": target, "ocm_repository": ocm_repository, "version": plan.version,
-                        "published": rows, "stats": stats_dict(stats)})
+                        "published": rows, "stats": stats_dict(stats),
+                        **({"images_signed": {"signed": images_signed[0], "already": images_signed[1]}}
+                           if images_signed is not None else {})})
         )
         return
     lines = [f"Garden Linux {plan.version} on {target}"]
@@ -210,6 +214,9 @@ def publish_summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat,
             lines += [f"{title}:", *listing(shown, out.width)]
     print_lines(lines)
     out.print(_stats_line("published", stats), highlight=False)
+    if images_signed is not None:
+        out.print(f"signed (cosign format): {images_signed[0]} manifests, {images_signed[1]} already signed with this "
+                  "key", highlight=False)
 
 
 def copy_summary(source: str, target: str, stats: CopyStats, fmt: OutputFormat) -> None:

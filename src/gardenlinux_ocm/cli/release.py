@@ -20,6 +20,7 @@ from .common import (
     digest_cache,
     err,
     guard,
+    make_signer,
     opened_targets,
     out,
     registry_unset,
@@ -38,6 +39,10 @@ from .options import (
     OutputOpt,
     ReferenceBaseOpt,
     RenderFormat,
+    SignerCommandOpt,
+    SignerOutput,
+    SignerOutputOpt,
+    SignerPublicKeyOpt,
     VersionArg,
 )
 from .output import copy_summary, progress, publish_summary
@@ -182,7 +187,8 @@ def register(app: typer.Typer) -> None:
                 exists=True,
                 dir_okay=False,
                 envvar="GL_OCM_SIGN_KEY",
-                help="Sign the component versions with this PEM RSA private key before publishing.",
+                help="Sign the component versions (OCM) and every flavor manifest, container image and index "
+                "(cosign's format, tags sha256-<hex>.sig) with this PEM RSA private key.",
             ),
         ] = None,
         sign_algorithm: Annotated[
@@ -202,6 +208,9 @@ def register(app: typer.Typer) -> None:
                 help="File holding the password of an encrypted --sign-key.",
             ),
         ] = None,
+        signer_command: SignerCommandOpt = None,
+        signer_output: SignerOutputOpt = SignerOutput.RAW,
+        signer_public_key: SignerPublicKeyOpt = None,
         use_digest_cache: DigestCacheOpt = True,
         registry: RegistryFactory = registry_unset,
     ) -> None:
@@ -232,17 +241,14 @@ def register(app: typer.Typer) -> None:
                 from ..gardener.published_images import load_published_images
 
                 images = load_published_images(published_images)
-            key = None
-            if sign_key is not None:  # so does an unusable key
-                from ..ocm.signing import load_private_key
-
-                password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
-                key = load_private_key(sign_key, password)
+            # so does an unusable key or signer
+            key = make_signer(sign_key, key_password_file, signer_command, signer_output, signer_public_key,
+                              key_option="--sign-key")
             source = artefacts or _default_artefacts(version)
             cache = digest_cache(use_digest_cache)
             if flavor or containers:
                 if images is not None or key is not None:
-                    raise UsageError("--published-images and --sign-key go with the whole release or with assemble",
+                    raise UsageError("--published-images and signing go with the whole release or with assemble",
                                      hint="publish the flavors, run gl-ocm assemble, then attach-images and sign")
                 selection = api.Selection(flavors=frozenset(flavor or ()), containers=containers)
                 _, plan = api.plan_parts(components, version, source, selection, addressing, digest_cache=cache)
@@ -259,11 +265,13 @@ def register(app: typer.Typer) -> None:
                 progress(output is OutputFormat.TABLE, "publishing") as on_event,
             ):
                 return api.publish(
-                    plan, target, jobs=jobs, on_event=on_event, on_change=on_change, ocm_repository=ocm_target
+                    plan, target, jobs=jobs, on_event=on_event, on_change=on_change, ocm_repository=ocm_target,
+                    image_signer=key, reference_base=addressing.base,
                 )
 
         result = guard(run)
-        publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository)
+        signed = (result.images_signed, result.images_already_signed) if sign_key or signer_command else None
+        publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository, signed)
 
     @app.command()
     @with_registry_options

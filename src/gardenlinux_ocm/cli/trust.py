@@ -16,8 +16,8 @@ import typer
 
 from ..errors import UsageError
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
-from .common import RegistryFactory, closing_target, guard, out, registry_unset, with_registry_options
-from .options import OutputFormat, OutputOpt
+from .common import RegistryFactory, closing_target, guard, make_signer, out, registry_unset, with_registry_options
+from .options import OutputFormat, OutputOpt, SignerCommandOpt, SignerOutput, SignerOutputOpt, SignerPublicKeyOpt
 from .output import INDENT, fold, print_lines, shorten_digests
 
 if TYPE_CHECKING:
@@ -118,7 +118,9 @@ def _print_signed(result: SignResult, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.JSON:
         out.print_json(json.dumps({"target": result.target, "signature": result.signature_name, "signed": rows,
                                     "manifests_pushed": result.stats.manifests_pushed,
-                                    "tags_set": result.stats.tags_set}))
+                                    "tags_set": result.stats.tags_set,
+                                    "images_signed": {"signed": result.images_signed,
+                                                      "already": result.images_already_signed}}))
         return
     width = out.width
     title = f"signed as {result.signature_name!r} on {result.target}"
@@ -129,6 +131,8 @@ def _print_signed(result: SignResult, fmt: OutputFormat) -> None:
         print_lines(fold(row["component"], width, INDENT, "  "))
         print_lines(fold(change, width, 2 * INDENT, " " * INDENT))
     out.print(f"{result.stats.manifests_pushed} manifests pushed, {result.stats.tags_set} tags set", highlight=False)
+    out.print(f"signed (cosign format): {result.images_signed} manifests, {result.images_already_signed} already "
+              "signed with this key", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -156,6 +160,10 @@ def register(app: typer.Typer) -> None:
             "--reference-base", metavar="HOST[/PREFIX]",
             help="A base that accesses name for content on TARGET itself (repeatable), e.g. the registry a layout "
             "was built for. Accesses naming other registries are checked there.")] = None,
+        image_signatures: Annotated[bool, typer.Option(
+            "--image-signatures/--no-image-signatures",
+            help="With --public-key, also check the cosign-format signature (sha256-<hex>.sig) of every manifest "
+            "and index a resource names.")] = True,
         registry: RegistryFactory = registry_unset,
     ) -> None:
         """Verify a published release: descriptors, references, every resource, the release index, signatures.
@@ -179,7 +187,8 @@ def register(app: typer.Typer) -> None:
             bases = [addressing_for(target, base).base for base in reference_base or []]
             with closing_target(open_source(target, opts)) as src:
                 return verify(src, name, version, deep=deep, public_keys=keys, signature_names=signature_name or [],
-                              reference_bases=bases, open_registry=registry_opener(opts))
+                              reference_bases=bases, open_registry=registry_opener(opts),
+                              image_signatures=image_signatures)
 
         report: VerifyReport = guard(run)
         _print_report(report, output, show)
@@ -193,8 +202,8 @@ def register(app: typer.Typer) -> None:
             help="oci-layout:DIR or a registry base (HOST, optional :PORT and /PREFIX).")],
         component: Annotated[str, typer.Argument(
             help="COMPONENT:VERSION, e.g. github.com/gardenlinux/gardenlinux:1473.0.")],
-        private_key: Annotated[Path, typer.Option("--private-key", "-K", exists=True, dir_okay=False,
-                                                  help="PEM RSA private key (PKCS#1 or PKCS#8).")],
+        private_key: Annotated[Path | None, typer.Option("--private-key", "-K", exists=True, dir_okay=False,
+                                                         help="PEM RSA private key (PKCS#1 or PKCS#8).")] = None,
         algorithm: Annotated[SignatureAlgorithm, typer.Option(
             "--algorithm", "-S", help="RSASSA-PKCS1-V1_5 (the OCM CLI default) or RSASSA-PSS.")
         ] = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
@@ -203,24 +212,35 @@ def register(app: typer.Typer) -> None:
         key_password_file: Annotated[Path | None, typer.Option(
             "--key-password-file", exists=True, dir_okay=False, envvar="GL_OCM_KEY_PASSWORD_FILE",
             help="File holding the password of an encrypted private key.")] = None,
+        signer_command: SignerCommandOpt = None,
+        signer_output: SignerOutputOpt = SignerOutput.RAW,
+        signer_public_key: SignerPublicKeyOpt = None,
         output: OutputOpt = OutputFormat.TABLE,
         registry: RegistryFactory = registry_unset,
     ) -> None:
         """Sign a published component version and its references; re-signing with another name keeps the others.
 
         Reference digests first, then jsonNormalisation/v3 + SHA-256, signed with the key; the signed component
-        versions are written back and re-tagged. What does not verify is not signed.
+        versions are written back and re-tagged. Every OCI manifest and index their resources name on TARGET also
+        gets a cosign-format signature (sha256-<hex>.sig): again with the same key adds nothing, another key adds
+        its signature. What does not verify is not signed.
 
-        Example: gl-ocm sign oci-layout:build/oci github.com/gardenlinux/gardenlinux:1473.0 --private-key key.pem
+        \b
+        Examples:
+          gl-ocm sign oci-layout:build/oci \\
+            github.com/gardenlinux/gardenlinux:1473.0 -K key.pem
+          gl-ocm sign ghcr.io/gardenlinux github.com/gardenlinux/gardenlinux:1473.0 \\
+            --signer-command 'kms-sign --key release' --signer-public-key release.pub
         """
-        from ..ocm.signing import load_private_key
         from ..targets import open_target, registry_opener
         from ..trust.sign import sign_published
 
         def run() -> SignResult:
             name, version = parse_component(component, require_version=True)
-            password = key_password_file.read_bytes().rstrip(b"\r\n") if key_password_file else None
-            key = load_private_key(private_key, password)
+            key = make_signer(private_key, key_password_file, signer_command, signer_output, signer_public_key,
+                              key_option="--private-key")
+            if key is None:
+                raise UsageError("nothing to sign with: give --private-key or --signer-command")
             opts = registry()
             assert name is not None and version is not None
             with closing_target(open_target(target, opts)) as dst:

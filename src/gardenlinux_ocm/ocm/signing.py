@@ -107,6 +107,12 @@ def sign_digest(private_key: rsa.RSAPrivateKey, digest_hex: str, algorithm: Sign
     return {"algorithm": algo.value, "mediaType": algo.media_type.value, "value": signature.hex()}
 
 
+def signature_from(raw: bytes, algorithm: SignatureAlgorithm | str) -> dict[str, str]:
+    """The OCM `signature.signature` object of a signature made elsewhere (an external signer): lower-case hex."""
+    algo = _signature_algorithm(algorithm)
+    return {"algorithm": algo.value, "mediaType": algo.media_type.value, "value": raw.hex()}
+
+
 def verify_digest(
     public_key: rsa.RSAPublicKey | rsa.RSAPrivateKey, digest_hex: str, signature: Mapping[str, Any]
 ) -> bool:

@@ -24,10 +24,11 @@ from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME
 from ..ocm.fetch import referenced_first
 from ..ocm.normalise import NormalisationAlgorithm, descriptor_digest
 from ..ocm.rebase import repack, stage
-from ..ocm.signing import SignatureAlgorithm, sign_digest, signature_entry
+from ..ocm.signing import SignatureAlgorithm, sign_digest, signature_entry, signature_from
 from ..plan.build import pack_plan
 from ..plan.model import ReleasePlan
 from .model import VerifyReport
+from .signer import DigestSigner, KeySigner, Signer
 from .verify import descriptor_digest_matches, verify
 
 __all__ = ["DEFAULT_SIGNATURE_NAME", "NotVerified", "SignedComponent", "SignResult", "sign_descriptors", "sign_plan",
@@ -70,6 +71,8 @@ class SignResult:
     signature_name: str
     components: tuple[SignedComponent, ...]  # referenced ones first, the signed root last
     stats: CopyStats
+    images_signed: int = 0  # OCI manifests that got this key's cosign-format signature
+    images_already_signed: int = 0
 
 
 def _key(descriptor: Mapping[str, Any]) -> tuple[str, str]:
@@ -95,7 +98,21 @@ def _reference_digest(parent: tuple[str, str], ref: dict[str, Any], child: Mappi
     return fresh
 
 
-def sign_descriptors(descriptors: Sequence[Mapping[str, Any]], private_key: rsa.RSAPrivateKey, *,
+def _sign(key: rsa.RSAPrivateKey | DigestSigner, digest_hex: str, algorithm: SignatureAlgorithm | str
+          ) -> dict[str, str]:
+    """Sign a descriptor digest with a key in this process, or with an external signer (RSASSA-PKCS1-V1_5 only:
+    the signer gets the SHA-256 digest)."""
+    if isinstance(key, KeySigner):
+        key = key.private_key
+    if isinstance(key, rsa.RSAPrivateKey):
+        return sign_digest(key, digest_hex, algorithm)
+    if SignatureAlgorithm(algorithm) is not SignatureAlgorithm.RSASSA_PKCS1_V1_5:
+        raise SigningError(f"{key.name} signs RSASSA-PKCS1-V1_5 only, not {algorithm}",
+                           hint="leave --sign-algorithm at its default with an external signer")
+    return signature_from(key.sign_digest(bytes.fromhex(digest_hex)), algorithm)
+
+
+def sign_descriptors(descriptors: Sequence[Mapping[str, Any]], private_key: rsa.RSAPrivateKey | DigestSigner, *,
                      algorithm: SignatureAlgorithm | str = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
                      name: str = DEFAULT_SIGNATURE_NAME, lookup: Lookup | None = None) -> list[dict[str, Any]]:
     """Sign each descriptor (referenced components first); returns new descriptors, the inputs stay unchanged.
@@ -129,7 +146,7 @@ def sign_descriptors(descriptors: Sequence[Mapping[str, Any]], private_key: rsa.
                     "pass every referenced component descriptor, or a lookup that finds it")
             ref["digest"] = _reference_digest(key, ref, child, others)
         digest_hex = descriptor_digest(descriptor, _NORMALISATION, _HASH)
-        entry = signature_entry(name, digest_hex, _NORMALISATION, sign_digest(private_key, digest_hex, algorithm),
+        entry = signature_entry(name, digest_hex, _NORMALISATION, _sign(private_key, digest_hex, algorithm),
                                 hash_algorithm=_HASH)
         same = [i for i, s in enumerate(signatures) if s.get("name") == name]
         if same:
@@ -143,7 +160,7 @@ def sign_descriptors(descriptors: Sequence[Mapping[str, Any]], private_key: rsa.
     return out
 
 
-def sign_plan(plan: ReleasePlan, private_key: rsa.RSAPrivateKey, *,
+def sign_plan(plan: ReleasePlan, private_key: rsa.RSAPrivateKey | DigestSigner, *,
               algorithm: SignatureAlgorithm | str = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
               name: str = DEFAULT_SIGNATURE_NAME) -> ReleasePlan:
     """The same plan with every component version signed (for `publish --sign-key`); the OCI part is unchanged."""
@@ -152,21 +169,55 @@ def sign_plan(plan: ReleasePlan, private_key: rsa.RSAPrivateKey, *,
     return pack_plan(plan.version, plan.contents, plan.roots, signed, blob_sizes)
 
 
-def sign_published(target: Target, component: str, version: str, private_key: rsa.RSAPrivateKey, *,
+def _sign_images(target: Target, descriptors: Sequence[Mapping[str, Any]], signer: Signer, jobs: int,
+                 on_event: Callable[[Event], None] | None, open_registry: Callable[[str], ReadOnlyTarget] | None
+                 ) -> tuple[CopyStats, tuple[int, int]]:
+    """Cosign-format signatures of every manifest the descriptors name, wherever it is: all made (and merged with
+    what each target holds) before the first write, then stored target by target."""
+    from ..oci.memory import OverlaySource
+    from .image_signing import published_subjects, sign_images
+    from .locations import Locations
+
+    locations = Locations(target, open_registry=open_registry)
+    try:
+        places = published_subjects(locations, descriptors)
+        signed = [(p.target, sign_images(p.target, p.subjects, signer, p.base)) for p in places]
+        for where, _ in signed:
+            if not isinstance(where, Target):
+                raise SigningError(f"cannot write the signatures to {where.name}: it is read-only")
+        stats, counts = CopyStats(), (0, 0)
+        for where, signatures in signed:
+            assert isinstance(where, Target)
+            counts = (counts[0] + signatures.signed, counts[1] + signatures.unchanged)
+            stats += copy(OverlaySource(where, signatures.source), where, list(signatures.roots), jobs=jobs,
+                          on_event=on_event, on_change=OnChange.OVERWRITE)  # a .sig tag moves to a superset
+        return stats, counts
+    finally:
+        locations.close()
+
+
+def sign_published(target: Target, component: str, version: str, private_key: rsa.RSAPrivateKey | DigestSigner, *,
                    algorithm: SignatureAlgorithm | str = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
                    name: str = DEFAULT_SIGNATURE_NAME, jobs: int = 4,
                    on_event: Callable[[Event], None] | None = None,
-                   open_registry: Callable[[str], ReadOnlyTarget] | None = None) -> SignResult:
+                   open_registry: Callable[[str], ReadOnlyTarget] | None = None, images: bool = True) -> SignResult:
     """Sign a published component version and its references in place: verify, sign, re-pack, copy, re-tag.
 
-    Refuses with `NotVerified`, before writing anything, what does not verify (a missing or truncated blob, a
-    corrupt manifest, a wrong digest), so a signature never vouches for it.
+    With `images`, every OCI manifest and index their resources name on `target` also gets a cosign-format
+    signature (`trust.image_signing`), before the component versions are re-tagged. Refuses with `NotVerified`,
+    before writing anything, what does not verify (a missing or truncated blob, a corrupt manifest, a wrong digest),
+    so a signature never vouches for it.
     """
     report = verify(target, component, version, open_registry=open_registry)
     if not report.ok:
         raise NotVerified(report)
     order = referenced_first(target, [(component, version)])
     signed = sign_descriptors([cv.descriptor for cv in order], private_key, algorithm=algorithm, name=name)
+    image_stats, counts = CopyStats(), (0, 0)
+    if images:
+        signer = KeySigner(private_key) if isinstance(private_key, rsa.RSAPrivateKey) else private_key
+        image_stats, counts = _sign_images(target, [cv.descriptor for cv in order], signer, jobs, on_event,
+                                           open_registry)
     source = MemoryTarget()
     roots: list[CopyRoot] = []
     done: list[SignedComponent] = []
@@ -180,4 +231,5 @@ def sign_published(target: Target, component: str, version: str, private_key: rs
                                     reference=f"{packed.repository}:{packed.tag}",
                                     before=cv.manifest_descriptor.digest, after=packed.manifest_descriptor.digest))
     stats = copy(source, target, roots, jobs=jobs, on_event=on_event, on_change=OnChange.OVERWRITE)  # re-tags
-    return SignResult(target=target.name, signature_name=name, components=tuple(done), stats=stats)
+    return SignResult(target=target.name, signature_name=name, components=tuple(done), stats=image_stats + stats,
+                      images_signed=counts[0], images_already_signed=counts[1])

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import SigningError
-from ..ocm.fetch import ComponentVersion
+from ..errors import NotFound, SigningError
+from ..oci.model import Descriptor
+from ..ocm.fetch import ComponentVersion, read_small
 from ..ocm.normalise import NormalisationAlgorithm, descriptor_digest
 from ..ocm.signing import verify_digest
-from .model import Check, CheckKind, _dict, _dicts, _references, _short
+from .model import TARGET_ERRORS, Check, CheckKind, _dict, _dicts, _message, _references, _short
+
+if TYPE_CHECKING:
+    from .locations import Location
+
+_MAX_SIGNATURE_MANIFEST = 1 << 20
+_MAX_PAYLOAD = 64 << 10
 
 
 def _fingerprint(key: rsa.RSAPublicKey) -> str:
@@ -42,6 +49,7 @@ class _SignatureChecks:
     checks: list[Check]
     loaded: dict[tuple[str, str], ComponentVersion | None]
     order: list[tuple[str, str]]
+    images: list[tuple[Location, Descriptor, str, str]]  # every OCI manifest a resource names: where, what, label
 
     def add(self, kind: CheckKind, subject: str, ok: bool, detail: str, component: str,
             skipped: bool = False) -> None:
@@ -99,6 +107,38 @@ class _SignatureChecks:
             ok, detail = descriptor_digest_matches(cv.descriptor, _dict(sig.get("digest")))
             self.add(CheckKind.SIGNATURE, sig_name, ok and not broken,
                      f"{detail} (no key: authenticity not checked){chain}", label)
+
+    def check_image_signatures(self, keys: Sequence[rsa.RSAPublicKey]) -> None:
+        """The cosign-format signature (`sha256-<hex>.sig`) of every OCI manifest a resource names, with each key:
+        one check per manifest and key, naming unsigned and wrongly signed manifests."""
+        from .cosign import check_signature, parse_signature_image, signature_tag
+
+        seen: set[tuple[str, str, str]] = set()
+        for where, desc, subject, label in self.images:
+            target, repo = where.target, where.rest
+            if (target.name, repo, desc.digest) in seen or not keys:
+                continue
+            seen.add((target.name, repo, desc.digest))
+            tag = signature_tag(desc.digest)
+            try:
+                try:
+                    found = target.resolve(repo, tag)
+                except NotFound:
+                    image, payloads = None, {}
+                else:
+                    image = parse_signature_image(read_small(target, repo, found.bare(), _MAX_SIGNATURE_MANIFEST))
+                    payloads = {layer.digest: read_small(target, repo, Descriptor(
+                        media_type=layer.media_type, digest=layer.digest, size=layer.size), _MAX_PAYLOAD)
+                        for layer in image.layers if layer.size <= _MAX_PAYLOAD}
+            except TARGET_ERRORS as e:
+                for key in keys:
+                    self.add(CheckKind.SIGNATURE, f"{subject} (key {_fingerprint(key)})", False,
+                             f"{repo}:{tag} unreadable: {_message(e)}", label)
+                continue
+            for key in keys:
+                result = check_signature(desc.digest, image, payloads, key)
+                self.add(CheckKind.SIGNATURE, f"{subject} (key {_fingerprint(key)})", result.ok,
+                         f"cosign: {result.detail}", label)
 
     @staticmethod
     def _signature(descriptor: Mapping[str, Any], sig: Mapping[str, Any], key: rsa.RSAPublicKey) -> tuple[bool, str]:

@@ -58,25 +58,27 @@ def default_component(target: ReadOnlyTarget) -> str:
 def verify(target: ReadOnlyTarget, component: str | None = None, version: str | None = None, *, deep: bool = False,
            public_keys: Sequence[tuple[str | None, rsa.RSAPublicKey]] = (),
            signature_names: Sequence[str] = (), reference_bases: Sequence[str] = (),
-           open_registry: Callable[[str], ReadOnlyTarget] | None = None) -> VerifyReport:
+           open_registry: Callable[[str], ReadOnlyTarget] | None = None, image_signatures: bool = True
+           ) -> VerifyReport:
     """Verify a component version and everything it references; `version=None` takes the newest on the target.
 
     `public_keys` pairs a signature name (None: any signature) with a key; `signature_names` without a key check
     only that the recorded digest matches (integrity, not authenticity). Accesses under one of `reference_bases`
     (besides the target's own base) are looked up on the target; other registries they name are opened with
-    `open_registry(host)`, and reported unchecked without it.
+    `open_registry(host)`, and reported unchecked without it. With `public_keys` and `image_signatures`, every OCI
+    manifest and index a resource names must also carry a cosign-format signature by each key.
     """
     name = component or default_component(target)
     locations = Locations(target, bases=reference_bases, open_registry=open_registry)
     try:
-        return _verify(target, name, version, deep, public_keys, signature_names, locations)
+        return _verify(target, name, version, deep, public_keys, signature_names, locations, image_signatures)
     finally:
         locations.close()
 
 
 def _verify(target: ReadOnlyTarget, name: str, version: str | None, deep: bool,
             public_keys: Sequence[tuple[str | None, rsa.RSAPublicKey]], signature_names: Sequence[str],
-            locations: Locations) -> VerifyReport:
+            locations: Locations, image_signatures: bool = True) -> VerifyReport:
     v = _Verifier(target, deep, locations)
     if version is None:
         try:
@@ -94,6 +96,8 @@ def _verify(target: ReadOnlyTarget, name: str, version: str | None, deep: bool,
     v.check_indexes()
     v.check_reference_digests(bool(public_keys or signature_names))
     v.check_signatures(name, version, public_keys, signature_names)
+    if image_signatures:
+        v.check_image_signatures([key for _, key in public_keys])
     return VerifyReport(target=target.name, component=name, version=version, deep=deep, checks=tuple(v.checks))
 
 
@@ -143,6 +147,8 @@ class _Verifier(_SignatureChecks):
         self.oci: dict[tuple[str, str], list[tuple[tuple[str, str], Descriptor, str]]] = {}
         # key, where (target, repository), tag, descriptor, subject
         self.indexes: list[tuple[tuple[str, str], Location, str, Descriptor, str]] = []
+        # every OCI manifest and index a resource names, for the cosign-format signature checks: where, what, label
+        self.images: list[tuple[Location, Descriptor, str, str]] = []
         self.walkers: dict[str, ContentWalker] = {}
 
     def walker(self, target: ReadOnlyTarget) -> ContentWalker:
@@ -233,6 +239,7 @@ class _Verifier(_SignatureChecks):
         repo, tag, pinned = _split_reference(reference)
         problems: list[str] = []
         found: Descriptor | None = None
+        moved: Descriptor | None = None  # what the tag points at instead of the pinned digest
         for ref in (pinned, tag):
             if not ref:
                 continue
@@ -244,6 +251,7 @@ class _Verifier(_SignatureChecks):
                 continue
             if found is not None and desc.digest != found.digest:
                 problems.append(f"tag {repo}:{tag} points at {desc.digest}, the reference names {found.digest}")
+                moved = desc
             found = found or desc
         expected = self._expected(digest, _OCI_DIGEST)
         if found is not None and expected and found.digest != expected:
@@ -254,6 +262,8 @@ class _Verifier(_SignatureChecks):
         self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or f"{shown} resolves", label)
         if found is None:
             return
+        for manifest in (found, moved) if moved is not None else (found,):  # a re-pointed tag's manifest too
+            self.images.append((Location(target, repo), manifest, f"{repo}:{tag}" if tag else subject, label))
         if found.media_type in INDEX_MEDIA_TYPES:
             self.indexes.append((key, Location(target, repo), tag, found, subject))
         else:  # index rows name what the index lists: the tag (e.g. gardenlinux:1473.0-aws-gardener_prod-amd64)

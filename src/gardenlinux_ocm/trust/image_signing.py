@@ -1,0 +1,161 @@
+"""Cosign-format signatures of the OCI manifests of a release: made before anything is written, stored by `copy()`.
+
+Every flavor manifest, container image, container index and the release index gets a signature manifest under the
+tag `sha256-<hex>.sig` of its repository (`trust.cosign`), which `cosign verify` and gardenlinux-update read. A
+signature already there is kept: signing again with the same key adds nothing, another key appends its signature
+after the ones there (gardenlinux-update checks the first). The signatures are computed and merged with what the
+target holds before the first write, so a failing signer publishes nothing; `copy()` then stores them (the tag moves
+only from a signature manifest to one that holds it and more).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotFound, SigningError, TargetError
+from ..oci.copy import CopyRoot
+from ..oci.memory import MemoryTarget
+from ..oci.model import Descriptor, MediaType, descriptor_for
+from ..oci.target import ReadOnlyTarget
+from ..ocm.fetch import read_small
+from .cosign import (
+    SIMPLE_SIGNING_MEDIA_TYPE,
+    SignatureImage,
+    parse_signature_image,
+    signature_layer,
+    signature_tag,
+    simple_signing_payload,
+    with_signature,
+)
+from .signer import Signer
+
+if TYPE_CHECKING:
+    from .locations import Locations
+
+__all__ = ["Subject", "Place", "ImageSignatures", "sign_images", "read_signatures", "published_subjects"]
+
+_MAX_SIGNATURE_MANIFEST = 1 << 20
+_MAX_PAYLOAD = 64 << 10
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Subject:
+    """A manifest to sign: its repository on the target and its descriptor."""
+
+    repository: str
+    descriptor: Descriptor
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ImageSignatures:
+    """The signature manifests to store (staged in `source`, one root per changed `.sig` tag) and the counts."""
+
+    source: MemoryTarget
+    roots: tuple[CopyRoot, ...]
+    signed: int  # subjects whose signature manifest gains this signature
+    unchanged: int  # subjects that hold it already
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Place:
+    """The subjects of one target, with the base its payloads name."""
+
+    target: ReadOnlyTarget
+    base: str
+    subjects: tuple[Subject, ...]
+
+
+def published_subjects(locations: Locations, descriptors: Sequence[Mapping[str, Any]]) -> list[Place]:
+    """Where the OCI manifests and indexes that the descriptors' `ociArtifact` resources name are: the home target
+    first, then each other registry they name (opened through `locations`), subjects in descriptor order.
+
+    Raises `SigningError` for a reference that cannot be looked at (a registry that cannot be opened)."""
+    from .locations import home_base
+
+    places: dict[str, tuple[ReadOnlyTarget, str, list[Subject]]] = {
+        locations.home.name: (locations.home, home_base(locations.home), [])}
+    for descriptor in descriptors:
+        for res in (descriptor.get("component") or {}).get("resources") or []:
+            access = res.get("access") if isinstance(res, dict) else None
+            reference = access.get("imageReference") if isinstance(access, dict) else None
+            if not isinstance(reference, str) or "@" not in reference or res.get("relation") == "external":
+                continue
+            where = locations.locate(reference)
+            if isinstance(where, str):
+                raise SigningError(f"cannot sign {reference}: {where}",
+                                   hint="give the registry options that reach it, or sign where it is")
+            name, digest = where.rest.split("@", 1)
+            repo = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+            base = home_base(where.target) if where.target is locations.home else where.target.name
+            place = places.setdefault(where.target.name, (where.target, base, []))
+            place[2].append(Subject(repository=repo, descriptor=where.target.resolve(repo, digest)))
+    return [Place(target=t, base=b, subjects=tuple(s)) for t, b, s in places.values() if s]
+
+
+def read_signatures(target: ReadOnlyTarget, repository: str, digest: str) -> SignatureImage | None:
+    """The signature manifest of `repository@digest` on `target`, None when there is none.
+
+    Raises `SigningError` when the tag holds something that is not a cosign signature manifest.
+    """
+    tag = signature_tag(digest)
+    try:
+        desc = target.resolve(repository, tag)
+    except NotFound:
+        return None
+    data = read_small(target, repository, desc.bare(), _MAX_SIGNATURE_MANIFEST)
+    try:
+        return parse_signature_image(data)
+    except ValueError as e:
+        raise SigningError(f"{target.name}/{repository}:{tag} is not a cosign signature manifest: {e}",
+                           hint="remove or repair that tag, then sign again") from e
+
+
+def sign_images(target: ReadOnlyTarget, subjects: Sequence[Subject], signer: Signer, reference_base: str
+                ) -> ImageSignatures:
+    """Sign every subject with `signer`, merged with the signatures `target` holds; nothing is written here.
+
+    The payload names `<reference_base>/<repository>` (verifiers check only the digest, so a copy elsewhere stays
+    valid). RSASSA-PKCS1-v1_5 is deterministic: the same key gives the same signature, found and kept.
+    """
+    source = MemoryTarget()
+    roots: list[CopyRoot] = []
+    unchanged = 0
+    public_key = getattr(signer, "public_key", None)
+    seen: set[tuple[str, str]] = set()
+    for subject in subjects:
+        repo, digest = subject.repository, subject.descriptor.digest
+        if (repo, digest) in seen:
+            continue
+        seen.add((repo, digest))
+        payload = simple_signing_payload(f"{reference_base}/{repo}", digest)
+        layer = signature_layer(payload, signer.sign(payload))
+        try:
+            existing = read_signatures(target, repo, digest)
+        except TargetError as e:
+            raise SigningError(f"cannot read the signatures of {target.name}/{repo}@{digest}: {e.message}",
+                               hint=e.hint) from e
+        merged = with_signature(existing, layer, public_key, payload)
+        if merged is existing:
+            unchanged += 1
+            continue
+        roots.append(_stage(source, repo, digest, merged, payload))
+    return ImageSignatures(source=source, roots=tuple(roots), signed=len(roots), unchanged=unchanged)
+
+
+def _stage(source: MemoryTarget, repository: str, subject: str, image: SignatureImage, payload: bytes) -> CopyRoot:
+    """Put the payload, config and manifest of a signature image into `source`; returns its root. The payloads of
+    signatures kept from the target stay there (copy from an `OverlaySource` of target and `source`)."""
+    blobs = [(descriptor_for(payload, SIMPLE_SIGNING_MEDIA_TYPE), payload),
+             (image.config, image.config_bytes())]
+    for desc, data in blobs:
+        if not source.exists(repository, desc):
+            source.push(repository, desc, io.BytesIO(data))
+    manifest = image.to_bytes()
+    desc = descriptor_for(manifest, MediaType.OCI_MANIFEST)
+    source.push(repository, desc, io.BytesIO(manifest))
+    tag = signature_tag(subject)
+    source.tag(repository, desc, tag)
+    return CopyRoot(repository=repository, descriptor=desc, tags=(tag,))
