@@ -20,6 +20,7 @@ from gardenlinux_ocm.ocm.access import AccessMode, Addressing
 from gardenlinux_ocm.plan.model import ReleasePlan
 from support.cosign_cli import Cosign
 from support.fault_proxy import Fault, FaultProxy
+from support.keys import write_key_pair
 from support.registry import RegistryMode, RegistryServer
 from support.release import COMPONENTS, VERSION
 from support.tools import go_tool, require
@@ -166,16 +167,13 @@ def published_by_value(samples: Path, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="session")
 def key_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A fresh RSA key pair as PEM files: (private key, public key), for `--sign-key` and `--public-key`."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    return write_key_pair(tmp_path_factory.mktemp("keys"))
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    out = tmp_path_factory.mktemp("keys")
-    (out / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
-    (out / "key.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                                serialization.PublicFormat.SubjectPublicKeyInfo))
-    return out / "key.pem", out / "key.pub"
+
+@pytest.fixture(scope="session")
+def other_key_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A second key pair: another signer, or the wrong key."""
+    return write_key_pair(tmp_path_factory.mktemp("other-key"))
 
 
 @pytest.fixture(scope="session")

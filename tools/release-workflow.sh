@@ -9,7 +9,8 @@
 # OCM_REPOSITORY is where the component versions go (default: TARGET). gl-ocm must be on PATH (`make install`, then
 # PATH=.venv/bin:$PATH). Environment: WORK_DIR (default: a new temporary directory) receives the artefacts, a log per
 # job (logs/) and the key pair (key.pem, key.pub); JOBS (default 8) is the number of flavor jobs; PYTHON the Python
-# that gl-ocm is installed in (default: the python3 beside gl-ocm, else python3).
+# that gl-ocm is installed in (default: the python3 beside gl-ocm, else python3); SIGN_WITH_COMMAND=1 signs through
+# --signer-command (openssl standing in for a KMS), as the workflow does with GL_OCM_SIGNER_COMMAND.
 #
 # Each function below runs the script of the composite action it is named after (.github/actions/NAME/action.yml),
 # line for line; tests/unit/test_workflow.py checks that they stay the same.
@@ -131,7 +132,13 @@ assemble "$version" "$target" "$ocm_repository" "$components"
 # sign, with a key generated here
 (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/key.pem" 2>/dev/null)
 openssl pkey -in "$work/key.pem" -pubout -out "$work/key.pub"
-gl-ocm sign "$ocm_target" "$component:$version" --private-key "$work/key.pem"
+if [ "${SIGN_WITH_COMMAND:-}" = 1 ]; then  # the workflow's KMS path, with openssl standing in for the KMS
+  gl-ocm sign "$ocm_target" "$component:$version" \
+    --signer-command "openssl pkeyutl -sign -inkey $work/key.pem -pkeyopt digest:sha256" \
+    --signer-public-key "$work/key.pub"
+else
+  gl-ocm sign "$ocm_target" "$component:$version" --private-key "$work/key.pem"
+fi
 
 # verify, with the public key
 verify "$ocm_target" "$version" "$component" "$work/key.pub" true

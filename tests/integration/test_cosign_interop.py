@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gardenlinux_ocm.errors import NotFound, SigningError
@@ -74,14 +73,8 @@ def repo(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def other_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    out = tmp_path_factory.mktemp("other-key")
-    (out / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
-    (out / "key.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                                serialization.PublicFormat.SubjectPublicKeyInfo))
-    return out / "key.pem", out / "key.pub"
+def other_key(other_key_files: tuple[Path, Path]) -> tuple[Path, Path]:
+    return other_key_files
 
 
 # -- what publish will do, in small ------------------------------------------------------------------------------------

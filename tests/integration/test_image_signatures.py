@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from gardenlinux_ocm import api
@@ -195,14 +193,3 @@ def test_an_external_signer_holds_the_key_outside_the_process(
     with RegistryTarget(base=fresh, credentials=lambda host: None) as target:
         assert target.tags("gardenlinux") == []
     assert os.environ.get("GL_OCM_SIGNER_COMMAND") is None
-
-
-@pytest.fixture(scope="session")
-def other_key_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    out = tmp_path_factory.mktemp("other-key")
-    (out / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
-    (out / "key.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                               serialization.PublicFormat.SubjectPublicKeyInfo))
-    return out / "key.pem", out / "key.pub"

@@ -28,21 +28,24 @@ SCRIPT = REPO / "tools" / "release-workflow.sh"
 RELEASE = "github.com/gardenlinux/gardenlinux"
 
 
-def _script(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _script(work: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     bin_dir = str(Path(sys.executable).parent)  # gl-ocm and python3 of this venv
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "WORK_DIR": str(work),
-           "PYTHON": sys.executable}
-    for name in ("GL_OCM_TARGET", "GL_OCM_OCM_REPOSITORY", "GL_OCM_COMPONENTS", "GL_OCM_SIGN_KEY"):
+           "PYTHON": sys.executable, **extra}
+    for name in ("GL_OCM_TARGET", "GL_OCM_OCM_REPOSITORY", "GL_OCM_COMPONENTS", "GL_OCM_SIGN_KEY",
+                 "GL_OCM_SIGNER_COMMAND"):
         env.pop(name, None)
     return subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.parametrize("signer", ["key", "command"])
 def test_the_release_workflow_script_publishes_signs_and_verifies_the_one_shot_release(
-    registry: RegistryServer, samples: Path, tmp_path: Path
+    registry: RegistryServer, samples: Path, tmp_path: Path, signer: str
 ) -> None:
-    base = f"{registry.host}/release-workflow"
+    """With a key file, or through --signer-command as the workflow's KMS path: the same signed release."""
+    base = f"{registry.host}/release-workflow-{signer}"
     work = tmp_path / "work"
-    run = _script(work, VERSION, base)
+    run = _script(work, VERSION, base, SIGN_WITH_COMMAND="1" if signer == "command" else "0")
     assert run.returncode == 0, run.stdout + run.stderr
     assert sorted(p.name for p in (work / "logs").iterdir()) == ["containers.log"] + [
         f"publish-{n}.log" for n in range(8)]

@@ -9,20 +9,14 @@ import pytest
 from gardenlinux_ocm.errors import SpecError
 from gardenlinux_ocm.spec import load_release
 from gardenlinux_ocm.spec.model import repository_name
+from support.spec_edit import edit, spec_error
 
 VERSION = "1473.0"
 
 
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"fixture text not found: {old!r}"
-    path.write_text(text.replace(old, new, 1))
-
 
 def _error(components: Path) -> SpecError:
-    with pytest.raises(SpecError) as info:
-        load_release(components, VERSION)
-    return info.value
+    return spec_error(components, VERSION)
 
 
 @pytest.mark.parametrize(("cname", "repository"), [
@@ -45,14 +39,14 @@ def test_shipped_containers_live_in_their_own_repositories(components: Path) -> 
 
 
 def test_repository_override_is_below_the_release_repository(components: Path) -> None:
-    _edit(components / "releases" / f"{VERSION}.yaml", "  - name: bare-python\n", "  - name: fips\n"
+    edit(components / "releases" / f"{VERSION}.yaml", "  - name: bare-python\n", "  - name: fips\n"
           "    architectures: [amd64]\n  - name: bare-python\n")
     spec = load_release(components, VERSION)
     assert [c.repository for c in spec.containers if c.name == "fips"] == ["gardenlinux/fips"]
 
 
 def test_two_containers_in_the_release_index_are_refused(components: Path) -> None:
-    _edit(components / "gardenlinux.yaml", "    cname: container-pythonDev\n",
+    edit(components / "gardenlinux.yaml", "    cname: container-pythonDev\n",
           "    cname: container-pythonDev\n    releaseIndex: true\n")
     e = _error(components)
     assert e.file.endswith("gardenlinux.yaml") and e.path == "containers.python-dev.releaseIndex"
@@ -60,7 +54,7 @@ def test_two_containers_in_the_release_index_are_refused(components: Path) -> No
 
 
 def test_two_containers_in_one_repository_are_refused(components: Path) -> None:
-    _edit(components / "gardenlinux.yaml", "    cname: bare-nodejs\n", "    cname: bare-nodejs\n    repository: fips\n")
+    edit(components / "gardenlinux.yaml", "    cname: bare-nodejs\n", "    cname: bare-nodejs\n    repository: fips\n")
     e = _error(components)
     assert e.path == "containers.bare-nodejs.repository"
     assert "gardenlinux/fips is already the repository of container 'fips'" in e.message
@@ -73,14 +67,14 @@ def test_two_containers_in_one_repository_are_refused(components: Path) -> None:
 def test_archive_paths_must_name_the_architecture_and_known_placeholders(
     components: Path, archive: str, expected: str
 ) -> None:
-    _edit(components / "gardenlinux.yaml", '    archive: "bare_flavors/python-{arch}.oci"\n',
+    edit(components / "gardenlinux.yaml", '    archive: "bare_flavors/python-{arch}.oci"\n',
           f"    archive: {archive}\n")
     e = _error(components)
     assert e.path == "containers.bare-python.archive" and expected in e.message
 
 
 def test_archive_path_leaving_the_directory_is_refused_in_words(components: Path) -> None:
-    _edit(components / "gardenlinux.yaml", '"bare_flavors/python-{arch}.oci"', '"../python-{arch}.oci"')
+    edit(components / "gardenlinux.yaml", '"bare_flavors/python-{arch}.oci"', '"../python-{arch}.oci"')
     e = _error(components)
     assert e.path == "containers.bare-python.archive"
     assert "a relative path of an .oci file" in e.message and "[" not in e.message
@@ -88,7 +82,7 @@ def test_archive_path_leaving_the_directory_is_refused_in_words(components: Path
 
 def test_container_cname_with_capitals_is_accepted_but_a_flavor_cname_is_not(components: Path) -> None:
     assert any(c.cname == "container-pythonDev" for c in load_release(components, VERSION).containers)
-    _edit(components / "releases" / f"{VERSION}.yaml", "cname: aws-gardener_prod\n", "cname: aws-gardenerProd\n")
+    edit(components / "releases" / f"{VERSION}.yaml", "cname: aws-gardener_prod\n", "cname: aws-gardenerProd\n")
     e = _error(components)
     assert e.path == "flavors[1].cname"
 
@@ -103,33 +97,33 @@ def test_pattern_roles_parse_with_their_identity_and_media_type(components: Path
 
 
 def test_a_role_needs_a_suffix_or_a_pattern_with_an_identity(components: Path) -> None:
-    _edit(components / "gardenlinux.yaml", '{pattern: "*.log", identity: artefact, ', '{pattern: "*.log", ')
+    edit(components / "gardenlinux.yaml", '{pattern: "*.log", identity: artefact, ', '{pattern: "*.log", ')
     e = _error(components)
     assert e.path == "roles.build-log"
     assert "needs exactly one of: 'suffix', or 'pattern' with 'identity'" in e.message
 
 
 def test_a_pattern_used_twice_is_refused(components: Path) -> None:
-    _edit(components / "gardenlinux.yaml", '{pattern: "*.test.xml"', '{pattern: "*.test.log"')
+    edit(components / "gardenlinux.yaml", '{pattern: "*.test.xml"', '{pattern: "*.test.log"')
     e = _error(components)
     assert e.path == "roles.test-report.pattern"
     assert "pattern '*.test.log' is already used by role 'test-log-stage'" in e.message
 
 
 def test_a_pattern_identity_that_flavors_already_carry_is_refused(components: Path) -> None:
-    _edit(components / "gardenlinux.yaml", "identity: artefact", "identity: platform")
+    edit(components / "gardenlinux.yaml", "identity: artefact", "identity: platform")
     e = _error(components)
     assert e.path == "roles.build-log.identity" and "already a key of every flavor resource's identity" in e.message
 
 
 def test_a_pattern_role_cannot_be_required(components: Path) -> None:
-    _edit(components / "gardenlinux.yaml", "requiredRoles: [rootfs,", "requiredRoles: [build-log, rootfs,")
+    edit(components / "gardenlinux.yaml", "requiredRoles: [rootfs,", "requiredRoles: [build-log, rootfs,")
     e = _error(components)
     assert e.path == "requiredRoles[0]" and "given by a pattern, so it cannot be required" in e.message
 
 
 def test_a_media_type_placeholder_needs_a_pattern(components: Path) -> None:
-    _edit(components / "gardenlinux.yaml", "mediaType: application/io.gardenlinux.changelog",
+    edit(components / "gardenlinux.yaml", "mediaType: application/io.gardenlinux.changelog",
           "mediaType: \"application/io.gardenlinux.{*}.changelog\"")
     e = _error(components)
     assert e.path == "roles.changelog.mediaType" and "{*} stands for what a pattern matched" in e.message

@@ -9,14 +9,10 @@ import pytest
 
 from gardenlinux_ocm.errors import SpecError
 from gardenlinux_ocm.spec import lint_components, load_release
+from support.spec_edit import edit, spec_error
 
 VERSION = "1473.0"
 
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"fixture text not found: {old!r}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def _release(components: Path) -> Path:
@@ -24,9 +20,7 @@ def _release(components: Path) -> Path:
 
 
 def _error(components: Path) -> SpecError:
-    with pytest.raises(SpecError) as info:
-        load_release(components, VERSION)
-    return info.value
+    return spec_error(components, VERSION)
 
 
 def test_shipped_specs_are_valid() -> None:
@@ -48,7 +42,7 @@ def test_shipped_specs_are_valid() -> None:
 
 
 def test_unknown_key_with_typo_hint(components: Path) -> None:
-    _edit(_release(components), "    architectures: [amd64, arm64]\n", "    architecture: [amd64, arm64]\n")
+    edit(_release(components), "    architectures: [amd64, arm64]\n", "    architecture: [amd64, arm64]\n")
     e = _error(components)
     assert e.file.endswith("releases/1473.0.yaml")
     assert e.path == "flavors[0].architecture" and e.line == 8
@@ -56,7 +50,7 @@ def test_unknown_key_with_typo_hint(components: Path) -> None:
 
 
 def test_unknown_top_level_key_in_component_spec(components: Path) -> None:
-    _edit(components / "gardenlinux.yaml", "provider: SAP SE\n", "provider: SAP SE\nprovder: x\n")
+    edit(components / "gardenlinux.yaml", "provider: SAP SE\n", "provider: SAP SE\nprovder: x\n")
     e = _error(components)
     assert e.file.endswith("gardenlinux.yaml") and e.path == "provder"
     assert "did you mean 'provider'" in e.message
@@ -72,19 +66,19 @@ def test_version_with_four_numbers_is_refused_in_the_release_file(components: Pa
 
 
 def test_commit_must_be_40_hex(components: Path) -> None:
-    _edit(_release(components), "commit: 2b1b3a1d", "commit: zz1b3a1d")
+    edit(_release(components), "commit: 2b1b3a1d", "commit: zz1b3a1d")
     e = _error(components)
     assert e.path == "commit" and e.line == 4
 
 
 def test_unknown_platform_in_cname(components: Path) -> None:
-    _edit(_release(components), "cname: ali-gardener_prod", "cname: alii-gardener_prod")
+    edit(_release(components), "cname: ali-gardener_prod", "cname: alii-gardener_prod")
     e = _error(components)
     assert e.path == "flavors[0].cname" and "unknown platform 'alii'" in e.message and "did you mean 'ali'" in e.message
 
 
 def test_unknown_role_in_extra_roles(components: Path) -> None:
-    _edit(_release(components), "extraRoles: [pxe]", "extraRoles: [pex]")
+    edit(_release(components), "extraRoles: [pxe]", "extraRoles: [pex]")
     e = _error(components)
     assert "unknown role 'pex'" in e.message and "extraRoles[0]" in e.path
 
@@ -99,25 +93,25 @@ def test_duplicate_flavor(components: Path) -> None:
 
 
 def test_missing_required_key(components: Path) -> None:
-    _edit(_release(components), 'releaseDate: "2024-04-12T00:00:00Z"\n', "")
+    edit(_release(components), 'releaseDate: "2024-04-12T00:00:00Z"\n', "")
     e = _error(components)
     assert "missing required key 'releaseDate'" in e.message
 
 
 def test_wrong_type(components: Path) -> None:
-    _edit(_release(components), "architectures: [amd64, arm64]", "architectures: amd64")
+    edit(_release(components), "architectures: [amd64, arm64]", "architectures: amd64")
     e = _error(components)
     assert "expected a list, found 'amd64'" in e.message and e.path == "flavors[0].architectures"
 
 
 def test_yaml_syntax_error_names_line(components: Path) -> None:
-    _edit(_release(components), "flavors:\n", "flavors:\n  - cname: [unclosed\n")
+    edit(_release(components), "flavors:\n", "flavors:\n  - cname: [unclosed\n")
     e = _error(components)
     assert "invalid YAML" in e.message and e.line is not None
 
 
 def test_version_in_file_differs_from_file_name(components: Path) -> None:
-    _edit(_release(components), 'version: "1473.0"', 'version: "1473.1"')
+    edit(_release(components), 'version: "1473.0"', 'version: "1473.1"')
     e = _error(components)
     assert "says version '1473.1'" in e.message
 
@@ -129,14 +123,14 @@ def test_unknown_release(components: Path) -> None:
 
 
 def test_unknown_container(components: Path) -> None:
-    _edit(_release(components), "  - name: base\n", "  - name: bsae\n")
+    edit(_release(components), "  - name: base\n", "  - name: bsae\n")
     e = _error(components)
     assert "unknown container 'bsae'" in e.message and "did you mean 'base'" in e.message
 
 
 def test_lint_lists_several_errors(components: Path) -> None:
-    _edit(_release(components), "commit: 2b1b3a1d", "commit: 2B1b3a1d")
-    _edit(_release(components), 'releaseDate: "2024-04-12T00:00:00Z"', 'releaseDate: "yesterday"')
+    edit(_release(components), "commit: 2b1b3a1d", "commit: 2B1b3a1d")
+    edit(_release(components), 'releaseDate: "2024-04-12T00:00:00Z"', 'releaseDate: "yesterday"')
     with pytest.raises(SpecError) as info:
         lint_components(components)
     text = str(info.value)

@@ -20,6 +20,7 @@ from gardenlinux_ocm.spec._yaml import MAX_DEPTH, MAX_NODES
 from gardenlinux_ocm.spec.load import MAX_FILE_BYTES
 from gardenlinux_ocm.spec.messages import PATTERN_FORMS
 from support.schemas import patterns
+from support.spec_edit import edit, spec_error
 
 VERSION = "1473.0"
 MEMORY_LIMIT = 256 << 20  # `gl-ocm lint` of the shipped specs needs well under 100 MiB of address space
@@ -44,16 +45,9 @@ def _release(components: Path) -> Path:
     return components / "releases" / f"{VERSION}.yaml"
 
 
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"fixture text not found: {old!r}"
-    path.write_text(text.replace(old, new, 1))
-
 
 def _error(components: Path) -> SpecError:
-    with pytest.raises(SpecError) as info:
-        load_release(components, VERSION)
-    return info.value
+    return spec_error(components, VERSION)
 
 
 def _lint_in_child(components: Path) -> subprocess.CompletedProcess[str]:
@@ -99,19 +93,19 @@ def test_the_alias_bomb_is_a_few_hundred_bytes() -> None:
 
 
 def test_alias_without_anchor_is_refused(components: Path) -> None:
-    _edit(_release(components), "    architectures: [amd64, arm64]\n", "    architectures: *archs\n")
+    edit(_release(components), "    architectures: [amd64, arm64]\n", "    architectures: *archs\n")
     e = _error(components)
     assert "uses the alias *archs" in e.message and e.path == "flavors[0].architectures" and e.line == 8
 
 
 def test_merge_key_is_refused(components: Path) -> None:
-    _edit(_release(components), "  - cname: ali-gardener_prod\n", "  - <<: {cname: ali-gardener_prod}\n")
+    edit(_release(components), "  - cname: ali-gardener_prod\n", "  - <<: {cname: ali-gardener_prod}\n")
     e = _error(components)
     assert "merge key <<" in e.message and e.path == "flavors[0]" and e.line == 7
 
 
 def test_explicit_tag_is_refused(components: Path) -> None:
-    _edit(_release(components), 'version: "1473.0"', "version: !!str 1473.0")
+    edit(_release(components), 'version: "1473.0"', "version: !!str 1473.0")
     e = _error(components)
     assert "explicit tag !!str" in e.message and e.path == "version" and e.line == 3
     assert "quote the value" in (e.hint or "")
@@ -124,7 +118,7 @@ def test_complex_keys_nest_no_deeper_than_the_bound(components: Path) -> None:
 
 
 def test_duplicate_key_names_both_lines(components: Path) -> None:
-    _edit(
+    edit(
         _release(components),
         'releaseDate: "2024-04-12T00:00:00Z"\n',
         'releaseDate: "2024-04-12T00:00:00Z"\ncommit: x\n',
@@ -135,20 +129,20 @@ def test_duplicate_key_names_both_lines(components: Path) -> None:
 
 
 def test_duplicate_key_in_a_nested_mapping(components: Path) -> None:
-    _edit(_release(components), "    extraRoles: [pxe]\n", "    extraRoles: [pxe]\n    cname: x\n")
+    edit(_release(components), "    extraRoles: [pxe]\n", "    extraRoles: [pxe]\n    cname: x\n")
     e = _error(components)
     assert "has the key 'cname' twice" in e.message and e.path.endswith("].cname")
 
 
 def test_boolean_key_gets_a_quote_hint(components: Path) -> None:
-    _edit(_release(components), "flavors:\n", "on: true\nflavors:\n")
+    edit(_release(components), "flavors:\n", "on: true\nflavors:\n")
     e = _error(components)
     assert "has the key 'on', which YAML reads as a boolean" in e.message and e.line == 6
     assert 'quote it if it is meant as a string: "on"' in (e.hint or "")
 
 
 def test_number_too_long_to_convert(components: Path) -> None:
-    _edit(_release(components), "commit: 2b1b3a1d8e0f7c6e5d4c3b2a19f8e7d6c5b4a392", "commit: " + "1" * 5_000)
+    edit(_release(components), "commit: 2b1b3a1d8e0f7c6e5d4c3b2a19f8e7d6c5b4a392", "commit: " + "1" * 5_000)
     e = _error(components)
     assert e.path == "commit" and "number of 5000 characters" in e.message
 
@@ -160,7 +154,7 @@ def test_control_character_names_the_offset(components: Path) -> None:
 
 
 def test_second_document_is_refused(components: Path) -> None:
-    _edit(_release(components), "flavors:\n", "---\nflavors:\n")
+    edit(_release(components), "flavors:\n", "---\nflavors:\n")
     e = _error(components)
     assert "expected a single document" in e.message and "---" in (e.hint or "")
 
@@ -180,7 +174,7 @@ def test_directory_instead_of_file(components: Path) -> None:
 
 
 def test_unquoted_timestamp_gets_a_quote_hint_and_is_shown_as_written(components: Path) -> None:
-    _edit(_release(components), 'releaseDate: "2024-04-12T00:00:00Z"', "releaseDate: 2024-04-12T00:00:00Z")
+    edit(_release(components), 'releaseDate: "2024-04-12T00:00:00Z"', "releaseDate: 2024-04-12T00:00:00Z")
     e = _error(components)
     assert e.path == "releaseDate" and e.line == 5
     assert "the unquoted timestamp 2024-04-12T00:00:00Z" in e.message
@@ -189,7 +183,7 @@ def test_unquoted_timestamp_gets_a_quote_hint_and_is_shown_as_written(components
 
 
 def test_unquoted_impossible_timestamp_does_not_crash(components: Path) -> None:
-    _edit(_release(components), 'releaseDate: "2024-04-12T00:00:00Z"', "releaseDate: 2024-13-45T99:99:99Z")
+    edit(_release(components), 'releaseDate: "2024-04-12T00:00:00Z"', "releaseDate: 2024-13-45T99:99:99Z")
     e = _error(components)
     assert "the unquoted timestamp 2024-13-45T99:99:99Z" in e.message and "quote it" in (e.hint or "")
 
@@ -203,7 +197,7 @@ def test_unquoted_impossible_timestamp_does_not_crash(components: Path) -> None:
     ],
 )
 def test_release_date_is_parsed_as_a_date(components: Path, date: str, reason: str) -> None:
-    _edit(_release(components), "2024-04-12T00:00:00Z", date)
+    edit(_release(components), "2024-04-12T00:00:00Z", date)
     e = _error(components)
     assert e.path == "releaseDate" and e.line == 5
     assert f"'{date}' is not a real date and time ({reason})" in e.message
@@ -244,7 +238,7 @@ PATTERNS = [
 def test_pattern_errors_are_in_words_not_regexes(
     components: Path, file: str, old: str, new: str, path: str, words: str
 ) -> None:
-    _edit(components / file, old, new)
+    edit(components / file, old, new)
     e = _error(components)
     assert e.file == str(components / file) and e.path == path and e.line is not None
     assert words in e.message
@@ -252,20 +246,20 @@ def test_pattern_errors_are_in_words_not_regexes(
 
 
 def test_uppercase_commit_gets_a_lowercase_hint(components: Path) -> None:
-    _edit(_release(components), "commit: 2b1b3a1d", "commit: 2B1B3A1D")
+    edit(_release(components), "commit: 2b1b3a1d", "commit: 2B1B3A1D")
     assert "lowercase" in (_error(components).hint or "")
 
 
 def test_absolute_components_path_is_shown_absolute(components: Path) -> None:
     assert components.is_absolute()
-    _edit(_release(components), "commit: 2b1b3a1d", "commit: zz1b3a1d")
+    edit(_release(components), "commit: 2b1b3a1d", "commit: zz1b3a1d")
     assert _error(components).file == str(_release(components))
 
 
 def test_relative_components_path_is_shown_as_given(
     components: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _edit(_release(components), "commit: 2b1b3a1d", "commit: zz1b3a1d")
+    edit(_release(components), "commit: 2b1b3a1d", "commit: zz1b3a1d")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SpecError) as info:
         load_release(Path("components"), VERSION)
