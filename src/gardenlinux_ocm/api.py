@@ -4,7 +4,6 @@ copy, attach published images."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -311,6 +310,8 @@ def copy_release(
     copied go first, so a copied index is never seen without them. A tag that `dst` has for other content is refused
     before anything is written, unless `on_change` is `OnChange.OVERWRITE`.
     """
+    from .trust.cosign import signature_subject
+
     repos = src.repositories()
     if not repos:
         raise NotFound(f"{src.name} holds no repositories")
@@ -321,8 +322,8 @@ def copy_release(
     signatures: dict[tuple[str, str], str] = {}  # (repository, subject digest) -> its .sig tag
     for repo in repos:
         for tag in src.tags(repo):
-            if re.fullmatch(r"sha256-[0-9a-f]{64}\.sig", tag):
-                signatures[(repo, "sha256:" + tag[7:-4])] = tag
+            if subject := signature_subject(tag):
+                signatures[(repo, subject)] = tag
                 continue
             if prefix is not None and tag not in own and not tag.startswith(prefix + "-"):
                 continue

@@ -15,6 +15,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
@@ -56,6 +57,12 @@ def signature_tag(manifest_digest: str) -> str:
     """The tag cosign reads a manifest's signatures from: `sha256:<hex>` becomes `sha256-<hex>.sig`."""
     _check_digest(manifest_digest)
     return manifest_digest.replace(":", "-", 1) + ".sig"
+
+
+def signature_subject(tag: str) -> str | None:
+    """The manifest digest a `sha256-<hex>.sig` tag holds the signatures of; None for any other tag."""
+    match = re.fullmatch(r"sha256-([0-9a-f]{64})\.sig", tag)
+    return f"sha256:{match[1]}" if match else None
 
 
 def simple_signing_payload(docker_reference: str, manifest_digest: str,

@@ -35,7 +35,8 @@ from .signer import Signer
 if TYPE_CHECKING:
     from .locations import Locations
 
-__all__ = ["Subject", "Place", "ImageSignatures", "sign_images", "read_signatures", "published_subjects"]
+__all__ = ["Subject", "Place", "ImageSignatures", "sign_images", "read_signatures", "read_payloads",
+           "published_subjects"]
 
 _MAX_SIGNATURE_MANIFEST = 1 << 20
 _MAX_PAYLOAD = 64 << 10
@@ -111,6 +112,14 @@ def read_signatures(target: ReadOnlyTarget, repository: str, digest: str) -> Sig
     except ValueError as e:
         raise SigningError(f"{target.name}/{repository}:{tag} is not a cosign signature manifest: {e}",
                            hint="remove or repair that tag, then sign again") from e
+
+
+def read_payloads(target: ReadOnlyTarget, repository: str, image: SignatureImage) -> dict[str, bytes]:
+    """The payload blobs of a signature manifest's layers, by digest, each checked against its digest and bounded
+    (a layer too large to be a payload is left out, so it cannot verify)."""
+    return {layer.digest: read_small(target, repository, Descriptor(media_type=layer.media_type, digest=layer.digest,
+                                                                    size=layer.size), _MAX_PAYLOAD)
+            for layer in image.layers if layer.size <= _MAX_PAYLOAD}
 
 
 def sign_images(target: ReadOnlyTarget, subjects: Sequence[Subject], signer: Signer, reference_base: str

@@ -9,18 +9,15 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import NotFound, SigningError
+from ..errors import SigningError
 from ..oci.model import Descriptor
-from ..ocm.fetch import ComponentVersion, read_small
+from ..ocm.fetch import ComponentVersion
 from ..ocm.normalise import NormalisationAlgorithm, descriptor_digest
 from ..ocm.signing import verify_digest
 from .model import TARGET_ERRORS, Check, CheckKind, _dict, _dicts, _message, _references, _short
 
 if TYPE_CHECKING:
     from .locations import Location
-
-_MAX_SIGNATURE_MANIFEST = 1 << 20
-_MAX_PAYLOAD = 64 << 10
 
 
 def _fingerprint(key: rsa.RSAPublicKey) -> str:
@@ -111,7 +108,8 @@ class _SignatureChecks:
     def check_image_signatures(self, keys: Sequence[rsa.RSAPublicKey]) -> None:
         """The cosign-format signature (`sha256-<hex>.sig`) of every OCI manifest a resource names, with each key:
         one check per manifest and key, naming unsigned and wrongly signed manifests."""
-        from .cosign import check_signature, parse_signature_image, signature_tag
+        from .cosign import SignatureCheck, check_signature, signature_tag
+        from .image_signing import read_payloads, read_signatures
 
         seen: set[tuple[str, str, str]] = set()
         for where, desc, subject, label in self.images:
@@ -119,26 +117,20 @@ class _SignatureChecks:
             if (target.name, repo, desc.digest) in seen or not keys:
                 continue
             seen.add((target.name, repo, desc.digest))
-            tag = signature_tag(desc.digest)
             try:
-                try:
-                    found = target.resolve(repo, tag)
-                except NotFound:
-                    image, payloads = None, {}
-                else:
-                    image = parse_signature_image(read_small(target, repo, found.bare(), _MAX_SIGNATURE_MANIFEST))
-                    payloads = {layer.digest: read_small(target, repo, Descriptor(
-                        media_type=layer.media_type, digest=layer.digest, size=layer.size), _MAX_PAYLOAD)
-                        for layer in image.layers if layer.size <= _MAX_PAYLOAD}
+                image = read_signatures(target, repo, desc.digest)
+                payloads = read_payloads(target, repo, image) if image is not None else {}
+            except SigningError as e:  # the tag holds something else than a signature manifest
+                malformed = SignatureCheck.malformed(desc.digest, str(e.__cause__ or e.message))
+                results = [(False, malformed.detail)] * len(keys)
             except TARGET_ERRORS as e:
-                for key in keys:
-                    self.add(CheckKind.SIGNATURE, f"{subject} (key {_fingerprint(key)})", False,
-                             f"{repo}:{tag} unreadable: {_message(e)}", label)
-                continue
-            for key in keys:
-                result = check_signature(desc.digest, image, payloads, key)
-                self.add(CheckKind.SIGNATURE, f"{subject} (key {_fingerprint(key)})", result.ok,
-                         f"cosign: {result.detail}", label)
+                results = [(False, f"signature manifest {signature_tag(desc.digest)} unreadable: {_message(e)}")] \
+                    * len(keys)
+            else:
+                checks = [check_signature(desc.digest, image, payloads, key) for key in keys]
+                results = [(c.ok, c.detail) for c in checks]
+            for key, (ok, detail) in zip(keys, results, strict=True):
+                self.add(CheckKind.SIGNATURE, f"{subject} (key {_fingerprint(key)})", ok, f"cosign: {detail}", label)
 
     @staticmethod
     def _signature(descriptor: Mapping[str, Any], sig: Mapping[str, Any], key: rsa.RSAPublicKey) -> tuple[bool, str]:

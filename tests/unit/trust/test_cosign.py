@@ -209,3 +209,10 @@ def test_unsigned_and_malformed_are_reported_by_name() -> None:
     assert unsigned.status is SignatureStatus.UNSIGNED and cosign.signature_tag(DIGEST) in unsigned.detail
     malformed = cosign.SignatureCheck.malformed(DIGEST, "not JSON")
     assert malformed.status is SignatureStatus.MALFORMED and not malformed.ok and "not JSON" in malformed.detail
+
+
+def test_signature_subject_reads_back_the_signature_tag() -> None:
+    digest = "sha256:" + "ab" * 32
+    assert cosign.signature_subject(cosign.signature_tag(digest)) == digest
+    for tag in ("1473.0", "sha256-" + "ab" * 32, "sha256-" + "AB" * 32 + ".sig", "sha256-abc.sig"):
+        assert cosign.signature_subject(tag) is None

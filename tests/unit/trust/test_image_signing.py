@@ -129,3 +129,19 @@ def test_signer_options_are_checked_before_anything_is_read(samples: Path, tmp_p
     text = _cli(*publish_args(samples, target, "--signer-command", "kms-sign 'unclosed"), code=2)
     assert "cannot be split into words" in " ".join(text.split())
     assert not (tmp_path / "oci").exists()
+
+
+def test_a_tag_that_holds_no_signature_manifest_is_reported_malformed(plan: ReleasePlan, tmp_path: Path,
+                                                                      key_files: tuple[Path, Path]) -> None:
+    target = LayoutTarget(tmp_path / "oci")
+    key = load_private_key(key_files[0])
+    signed = api.sign_plan(plan, key)
+    api.publish(signed, target, image_signer=KeySigner(key))
+    flavor = next(r for r in plan.roots if r.label == "aws-gardener_prod-amd64")
+    target.tag("gardenlinux", plan.index.descriptor, signature_tag(flavor.descriptor.digest))  # an index, not one
+    report = api.verify(target, public_keys=[(None, load_public_key(key_files[1]))])
+    [failure] = report.failures
+    assert failure.kind.value == "signature" and "aws-gardener_prod-amd64" in failure.subject
+    assert "is malformed" in failure.detail and "not an image manifest" in failure.detail
+    with pytest.raises(SigningError, match="is not a cosign signature manifest"):  # signing again refuses it
+        api.publish(signed, target, image_signer=KeySigner(key))
