@@ -21,7 +21,7 @@ from gardenlinux_ocm.plan.model import ReleasePlan
 from support.cosign_cli import Cosign
 from support.fault_proxy import Fault, FaultProxy
 from support.keys import write_key_pair
-from support.registry import RegistryMode, RegistryServer
+from support.registry import RegistryMode, RegistryServer, olareg_argv
 from support.release import COMPONENTS, VERSION
 from support.tools import go_tool, require
 
@@ -83,6 +83,14 @@ def registry() -> Iterator[RegistryServer]:
 def registry_v3() -> Iterator[RegistryServer]:
     """CNCF distribution v3 (built by `make tools`), anonymous plain http; a second, independent registry."""
     with RegistryServer(RegistryMode.ANONYMOUS, executable=go_tool("distribution-registry")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def olareg_registry() -> Iterator[RegistryServer]:
+    """olareg (built by `make tools`), anonymous plain http: the registry here that serves the OCI 1.1 referrers
+    API (distribution 2.8 and v3 answer it 404)."""
+    with RegistryServer(RegistryMode.ANONYMOUS, executable=go_tool("olareg"), argv=olareg_argv) as server:
         yield server
 
 

@@ -17,6 +17,7 @@ tools=(
   "oras|oras|oras.land/oras|oras.land/oras/cmd/oras|version|"
   "distribution-registry|distribution|github.com/distribution/distribution/v3|github.com/distribution/distribution/v3/cmd/registry|--version|-X github.com/distribution/distribution/v3/version.version={version}"
   "cosign|cosign|github.com/sigstore/cosign/v2|github.com/sigstore/cosign/v2/cmd/cosign|version|"
+  "olareg|olareg|github.com/olareg/olareg|github.com/olareg/olareg/cmd/olareg|version|-X github.com/olareg/olareg/internal/version.vcsTag={version}"
   "actionlint|actionlint|github.com/rhysd/actionlint|github.com/rhysd/actionlint/cmd/actionlint|-version|-X github.com/rhysd/actionlint.version={version}"
 )
 

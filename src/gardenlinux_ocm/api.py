@@ -26,6 +26,7 @@ from .spec.messages import did_you_mean
 
 if TYPE_CHECKING:
     from .gardener.published_images import PublishedImages
+    from .oci.referrers import FallbackIndexes
     from .trust.sign import sign_plan, sign_published
     from .trust.signer import Signer
     from .trust.verify import verify
@@ -227,6 +228,7 @@ class PublishResult:
     ocm_repository: str
     images_signed: int = 0  # manifests that got this key's cosign-format signature
     images_already_signed: int = 0
+    fallback_tags: tuple[CopyRoot, ...] = ()  # referrers fallback indexes written (where the target lacks the API)
 
 
 SIGNED_KINDS = (RootKind.FLAVOR, RootKind.CONTAINER, RootKind.CONTAINER_INDEX, RootKind.INDEX)  # cosign-signed
@@ -250,44 +252,69 @@ def publish(
     artefact is on `target`. A tag of the plan that either already has for other content (the same version built
     again) is refused before anything is written, unless `on_change` is `OnChange.OVERWRITE`.
 
+    A flavor's referrers (files of `attach: referrer` roles) are stored by digest before the flavor is tagged; where
+    the target lacks the referrers API, the fallback tag of each flavor manifest gets them too, merged with what it
+    lists (`oci.referrers.fallback_indexes`, read before the first write).
+
     With `image_signer`, every flavor manifest, container image and index gets a cosign-format signature
     (`trust.image_signing`, payloads naming `reference_base`), made before the first write and stored before the
-    release index is tagged, so whoever sees the index finds every signature.
+    release index is tagged, so whoever sees the index finds every signature; where the target serves the
+    referrers API, each signature is also attached as a referrer.
     """
     source = source or PlanSource(plan)
-    roots = [CopyRoot(repository=r.repository, descriptor=r.descriptor, tags=r.tags) for r in plan.roots]
     ocm = ocm_repository if ocm_repository is not None and ocm_repository.name != target.name else None
-    if image_signer is None and ocm is None:
-        stats = copy(source, target, roots, jobs=jobs, on_event=on_event, on_change=on_change)
-        return PublishResult(plan=plan, stats=stats, target=target.name, ocm_repository=target.name)
-    kinds = [r.kind for r in plan.roots]
-    components = [r for r, k in zip(roots, kinds, strict=True) if k is RootKind.COMPONENT]
-    artefacts = [r for r, k in zip(roots, kinds, strict=True) if k is not RootKind.COMPONENT]
-    check_changes(source, target, artefacts if ocm is not None else roots, on_change)
+    by_kind: dict[RootKind, list[CopyRoot]] = {kind: [] for kind in RootKind}
+    for r in plan.roots:
+        by_kind[r.kind].append(CopyRoot(repository=r.repository, descriptor=r.descriptor, tags=r.tags))
+    components = by_kind[RootKind.COMPONENT]
     if ocm is not None:
-        check_changes(source, ocm, components, on_change)
-    signed: tuple[int, int] = (0, 0)
-    stats = CopyStats()
+        check_changes(source, ocm, components, on_change)  # before anything is written to either
+    # Read before the first write: what the fallback tags must become, and the signatures.
+    attached = _attachments(plan, target)
+    overlays: list[ReadOnlyTarget] = []
+    listed = attached.listed if attached else frozenset()  # stored already: no upload, no question
+    referrers = [*(r for r in by_kind[RootKind.REFERRER] if (r.repository, r.descriptor.digest) not in listed),
+                 *(attached.roots if attached else ())]
+    if attached is not None:
+        overlays.append(attached.source)
+    signed: list[CopyRoot] = []
+    counts = (0, 0)
     if image_signer is not None:
         from .trust.image_signing import Subject, sign_images
 
         subjects = [Subject(repository=r.repository, descriptor=r.descriptor)
                     for r in plan.roots if r.kind in SIGNED_KINDS]
-        signatures = sign_images(target, subjects, image_signer, reference_base)  # before anything is written
-        signed = (signatures.signed, signatures.unchanged)
-        indexes = [r for r, k in zip(roots, kinds, strict=True) if k is RootKind.INDEX]
-        early = [r for r, k in zip(roots, kinds, strict=True) if k not in (RootKind.INDEX, RootKind.COMPONENT)]
-        stats += copy(source, target, early, jobs=jobs, on_event=on_event, on_change=on_change)
-        stats += copy(OverlaySource(target, signatures.source), target, list(signatures.roots), jobs=jobs,
-                      on_event=on_event, on_change=OnChange.OVERWRITE)  # a .sig tag moves to a superset
-        artefacts = indexes
-    stats += copy(source, target, artefacts if ocm is not None else [*artefacts, *components], jobs=jobs,
-                  on_event=on_event, on_change=on_change)
+        signatures = sign_images(target, subjects, image_signer, reference_base)
+        overlays.append(signatures.source)
+        signed = [*signatures.roots, *signatures.referrers]
+        counts = (signatures.signed, signatures.unchanged)
+    for overlay in overlays:
+        source = OverlaySource(source, overlay)
+    roots = [*by_kind[RootKind.CONTAINER], *by_kind[RootKind.CONTAINER_INDEX], *referrers,
+             *by_kind[RootKind.FLAVOR], *signed, *by_kind[RootKind.INDEX]]
+    stats = copy(source, target, roots if ocm is not None else [*roots, *components], jobs=jobs, on_event=on_event,
+                 on_change=on_change)
     if ocm is not None:
         stats += copy(source, ocm, components, jobs=jobs, on_event=on_event, on_change=on_change)
-    return PublishResult(plan=plan, stats=stats, target=target.name,
-                         ocm_repository=(ocm or target).name, images_signed=signed[0],
-                         images_already_signed=signed[1])
+    return PublishResult(plan=plan, stats=stats, target=target.name, ocm_repository=(ocm or target).name,
+                         images_signed=counts[0], images_already_signed=counts[1],
+                         fallback_tags=attached.roots if attached else ())
+
+
+def _attachments(plan: ReleasePlan, target: ReadOnlyTarget) -> FallbackIndexes | None:
+    """The fallback indexes that the plan's referrers need on `target` (None: the plan has no referrers)."""
+    import json
+
+    from .oci.model import parse_descriptor
+    from .oci.referrers import Attachment, fallback_indexes
+
+    wanted = []
+    for r in plan.roots:
+        if r.kind is RootKind.REFERRERS and r.subject is not None:
+            data = plan.contents[r.descriptor.digest].data or b"{}"
+            entries = tuple(parse_descriptor(m) for m in json.loads(data)["manifests"])
+            wanted.append(Attachment(repository=r.repository, subject=r.subject, entries=entries))
+    return fallback_indexes(target, wanted) if wanted else None
 
 
 def copy_release(
@@ -307,9 +334,12 @@ def copy_release(
     which gives them new manifest digests but keeps every signature valid; the others keep their digests too.
     Component versions are tagged last, each after the ones it references, so none ever appears before what it
     references, even if the copy dies midway. The cosign-format signatures (`sha256-<hex>.sig`) of the manifests
-    copied go first, so a copied index is never seen without them. A tag that `dst` has for other content is refused
+    copied go first, so a copied index is never seen without them. The referrers of the manifests copied (as `src`
+    lists them: API or fallback tag) follow their subjects, indexed on `dst` the way it offers (its API, or its
+    fallback tags, merged with what they list). A tag that `dst` has for other content is refused
     before anything is written, unless `on_change` is `OnChange.OVERWRITE`.
     """
+    from .oci.referrers import is_fallback_tag
     from .trust.cosign import signature_subject
 
     repos = src.repositories()
@@ -325,6 +355,8 @@ def copy_release(
             if subject := signature_subject(tag):
                 signatures[(repo, subject)] = tag
                 continue
+            if is_fallback_tag(tag):
+                continue  # a referrers index: its referrers are carried with their subjects, below
             if prefix is not None and tag not in own and not tag.startswith(prefix + "-"):
                 continue
             root = CopyRoot(repository=repo, descriptor=src.resolve(repo, tag), tags=(tag,))
@@ -337,7 +369,32 @@ def copy_release(
 
     old, new = rebase or (home_base(src), home_base(dst))
     source, ordered = _rebased(src, components, old, new)
-    return copy(source, dst, signed + artefacts + ordered, jobs=jobs, on_event=on_event, on_change=on_change)
+    attached = _carried_referrers(src, dst, artefacts)  # read before the first write
+    if attached is None:
+        return copy(source, dst, signed + artefacts + ordered, jobs=jobs, on_event=on_event, on_change=on_change)
+    referrers, fallbacks = attached
+    return copy(OverlaySource(source, fallbacks.source), dst, [*signed, *referrers, *fallbacks.roots, *artefacts,
+                                                                 *ordered], jobs=jobs, on_event=on_event,
+                on_change=on_change)
+
+
+def _carried_referrers(src: ReadOnlyTarget, dst: ReadOnlyTarget, roots: list[CopyRoot]
+                       ) -> tuple[list[CopyRoot], FallbackIndexes] | None:
+    """The referrers of the manifests copied (evidence, cosign's referrer signatures), as `src` lists them, and
+    the fallback indexes `dst` needs for them; None when there are none."""
+    from .oci.referrers import Attachment, fallback_indexes, list_referrers
+
+    referrers: list[CopyRoot] = []
+    wanted: list[Attachment] = []
+    for root in roots:
+        entries = list_referrers(src, root.repository, root.descriptor).entries
+        if entries:
+            referrers.extend(CopyRoot(repository=root.repository, descriptor=e.bare()) for e in entries)
+            wanted.append(Attachment(repository=root.repository, subject=root.descriptor.bare(), entries=entries))
+    if not wanted:
+        return None
+    fallbacks = fallback_indexes(dst, wanted)
+    return [r for r in referrers if (r.repository, r.descriptor.digest) not in fallbacks.listed], fallbacks
 
 
 def _rebased(src: ReadOnlyTarget, roots: list[CopyRoot], old: str, new: str

@@ -1,6 +1,7 @@
 """A release published with `--sign-key`, signed again with `gl-ocm sign`, and signed through an external command:
 its cosign-format signatures checked by cosign v2.6.5, by gardenlinux-update's check and by `gl-ocm verify`, on
-Debian's distribution 2.8 and distribution v3; then tampered with, which all three notice."""
+Debian's distribution 2.8, distribution v3 and olareg (which serves the referrers API); then tampered with, which all
+three notice."""
 
 from __future__ import annotations
 
@@ -57,8 +58,10 @@ def usi(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return components, artefacts
 
 
-@pytest.fixture(params=["registry", "registry_v3"])
+@pytest.fixture(params=["registry", "registry_v3", "olareg_registry"])
 def server(request: pytest.FixtureRequest) -> RegistryServer:
+    """Distribution 2.8 and v3 (no referrers API: the `.sig` tag only) and olareg (the referrers API: the referrer
+    form as well)."""
     return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
 
 

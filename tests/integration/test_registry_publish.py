@@ -32,7 +32,7 @@ from gardenlinux_ocm.oci.model import Descriptor, MediaType, descriptor_for
 from gardenlinux_ocm.oci.registry import RegistryTarget, RetryPolicy
 from gardenlinux_ocm.oci.target import ReadOnlyTarget
 from gardenlinux_ocm.ocm.access import AccessMode, Addressing
-from gardenlinux_ocm.plan.model import ReleasePlan
+from gardenlinux_ocm.plan.model import ReleasePlan, RootKind
 from gardenlinux_ocm.targets import addressing_for, open_target
 from support import fault_proxy as proxy_module
 from support.consumers import resolve_with_gardener_ocm
@@ -116,12 +116,16 @@ def test_publish_sends_each_manifest_once_per_tag_and_a_second_publish_only_reso
     prefix = base.partition("/")[2] + "/"
     _, plan = api.plan_release(COMPONENTS, VERSION, samples, Addressing(mode=AccessMode.VALUE))  # blobs shared
     tags = Counter((r.repository, t) for r in plan.roots for t in r.tags)
+    referrers = [r for r in plan.roots if r.kind is RootKind.REFERRER]  # the SBOMs: untagged, by digest
+    fallbacks = Counter((r.repository, t) for r in plan.roots if r.kind is RootKind.REFERRERS for t in r.tags)
+    assert len(referrers) == 2 and len(fallbacks) == 2
 
     first = api.publish(plan, _target(base), jobs=4)
     manifests = [(m, _MANIFEST_PATH.match(urllib.parse.urlsplit(t).path)) for m, t in proxy.seen]
     put = Counter((h["repo"].removeprefix(prefix), h["ref"]) for m, h in manifests if h and m == "PUT")
-    assert put == tags  # every root PUT once under each tag, never by digest (no other manifests in a release)
-    assert sent[("PUT", "manifests")] == sum(r.descriptor.size * len(r.tags) for r in plan.roots)
+    # every root PUT once under each tag, never by digest; a referrer, which has no tag, once by digest
+    assert put == tags + Counter((r.repository, r.descriptor.digest) for r in referrers)
+    assert sent[("PUT", "manifests")] == sum(r.descriptor.size * max(1, len(r.tags)) for r in plan.roots)
     assert not [h for m, h in manifests if h and m == "GET"]  # nothing read back to tag it
     heads = Counter(
         (b["repo"], b["digest"])
@@ -141,15 +145,23 @@ def test_publish_sends_each_manifest_once_per_tag_and_a_second_publish_only_reso
     sent.clear()
     second = api.publish(plan, _target(base), jobs=4)
     kinds = {(m, proxy_module.path_class(t)) for m, t in proxy.seen} - {("GET", "base")}
-    assert kinds <= {("HEAD", "manifests"), ("GET", "manifests")}
+    assert kinds <= {("HEAD", "manifests"), ("GET", "manifests"), ("GET", "referrers")}
     resolved = Counter(
         (h["repo"].removeprefix(prefix), h["ref"])
         for _, t in proxy.seen
         if (h := _MANIFEST_PATH.match(urllib.parse.urlsplit(t).path))
     )
-    assert resolved == tags  # exactly one resolve per tag, nothing else
+    # one resolve per tag; for each fallback tag, its index read (by digest) to see that it lists the referrers,
+    # which are then not asked about; one referrers API question for the repository, which answers 404
+    indexes = Counter((r.repository, r.descriptor.digest) for r in plan.roots if r.kind is RootKind.REFERRERS)
+    assert resolved == tags + indexes
+    subject = referrers[0].subject
+    assert subject is not None
+    asked = [urllib.parse.urlsplit(t).path for _, t in proxy.seen if proxy_module.path_class(t) == "referrers"]
+    assert asked == [f"/v2/{prefix}gardenlinux/referrers/{subject.digest}"]
     assert sum(sent.values()) == 0 and second.stats.wrote_nothing
-    assert second.stats.tags_unchanged == sum(tags.values())
+    # the fallback tags were found listing the referrers before the copy, which they are then not part of
+    assert second.stats.tags_unchanged == sum(tags.values()) - len(fallbacks)
     direct = _target(f"{server.host}/{prefix.rstrip('/')}")
     for root in plan.roots:
         _assert_whole(direct, root.repository, root.descriptor)
@@ -194,9 +206,14 @@ def test_cli_publish_twice_second_run_uploads_nothing(registry: RegistryServer, 
     a, b = json.loads(first.stdout), json.loads(second.stdout)
     _, plan = api.plan_release(COMPONENTS, VERSION, samples, addressing_for(f"{registry.host}/cli"))
     assert a["stats"]["bytes_pushed"] > 0 and a["stats"]["tags_set"] == sum(len(r.tags) for r in plan.roots)
+    assert a["stats"]["manifests_pushed"] == len(plan.roots)  # the referrers by digest, everything else by tag
     assert b["stats"]["bytes_pushed"] == 0 and b["stats"]["blobs_pushed"] == 0 and b["stats"]["tags_set"] == 0
     assert a["published"] == b["published"]
-    assert {r["digest"] for r in a["published"]} == {r.descriptor.digest for r in plan.roots}
+    assert {r["digest"] for r in a["published"]} == {r.descriptor.digest for r in plan.roots
+                                                     if r.kind is not RootKind.REFERRERS}
+    assert {r["digest"] for r in a["fallback_tags_written"]} == {r.descriptor.digest for r in plan.roots
+                                                                 if r.kind is RootKind.REFERRERS}
+    assert b["fallback_tags_written"] == []
 
 
 @pytest.mark.tools
@@ -296,8 +313,8 @@ class LayoutTargetFromPlan:
 def test_run_dying_midway_never_leaves_dangling_tags_and_rerun_converges(
     registry: RegistryServer, fault_proxy: Any, plan: ReleasePlan
 ) -> None:
-    # Every manifest of a release is a root, stored by the PUTs under its tags: from the 8th manifest PUT on the
-    # registry fails, so the run dies with 7 tags set and the rest missing.
+    # Every manifest of a release is a root, stored by the PUTs under its tags (the SBOM referrers by digest, first):
+    # from the 8th manifest PUT on the registry fails, so the run dies with 7 manifests stored, most tags missing.
     proxy = fault_proxy(registry, [Fault.error(500, method="PUT", path=r"/manifests/", nth=8, times=None)])
     base = f"{proxy.host}/dying"
     with pytest.raises(RegistryError) as info:
@@ -316,7 +333,8 @@ def test_run_dying_midway_never_leaves_dangling_tags_and_rerun_converges(
         for tag in direct.tags(repo):
             _assert_whole(direct, repo, direct.resolve(repo, tag))
             tagged += 1
-    assert tagged == 7  # it really died midway: some tags set, most not
+    referrers = sum(r.kind is RootKind.REFERRER for r in plan.roots)
+    assert referrers == 2 and tagged == 7 - referrers  # it really died midway: some tags set, most not
     again = api.publish(plan, direct)
     assert again.stats.bytes_pushed == 0  # every blob was already there
     assert _roots_digests(direct, plan) == _roots_digests(LayoutTargetFromPlan(plan), plan)

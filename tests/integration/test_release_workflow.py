@@ -67,7 +67,8 @@ def test_the_release_workflow_script_publishes_signs_and_verifies_the_one_shot_r
         target.close()
     assert found == expected
     kinds = {r.kind for r in signed.roots}
-    assert kinds == {RootKind.FLAVOR, RootKind.CONTAINER, RootKind.CONTAINER_INDEX, RootKind.INDEX, RootKind.COMPONENT}
+    assert kinds == {RootKind.FLAVOR, RootKind.CONTAINER, RootKind.CONTAINER_INDEX, RootKind.INDEX, RootKind.COMPONENT,
+                     RootKind.REFERRER, RootKind.REFERRERS}  # the gdch flavors' SBOMs, with their fallback tags
     unsigned = {f"{r.repository}:{t}": r.descriptor.digest for r in plan.roots for t in r.tags}
     assert {ref for ref in expected if expected[ref] != unsigned[ref]} == {
         f"{r.repository}:{t}" for r in plan.roots if r.kind is RootKind.COMPONENT for t in r.tags}

@@ -8,6 +8,7 @@
 - `token`: TLS plus bearer-token auth; a `TokenIssuer` (signer cert chained to the same CA) runs in-process.
 
 The `raw_get` / `tag_manifest_digest` helpers let a test look at what the registry holds without the code under test.
+Another registry (olareg, which serves the OCI 1.1 referrers API) runs through the same class with its own `argv`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -35,7 +36,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from .fault_proxy import free_port
 from .token_issuer import TokenIssuer
 
-__all__ = ["ALICE", "BOB", "MANIFEST_ACCEPT", "RegistryError", "RegistryMode", "RegistryServer", "TestPki"]
+__all__ = ["ALICE", "BOB", "MANIFEST_ACCEPT", "RegistryError", "RegistryMode", "RegistryServer", "TestPki",
+           "olareg_argv"]
 
 ALICE = ("alice", "secret1")
 BOB = ("bob", "secret2")
@@ -151,8 +153,10 @@ class RegistryServer:
         users: Mapping[str, str] | None = None,
         executable: str = "docker-registry",
         workdir: Path | None = None,
+        argv: Callable[[RegistryServer, Path], list[str]] | None = None,
     ) -> None:
         self.mode = RegistryMode(mode)
+        self.argv = argv  # the command line from (server, config file), for registries that are not distribution
         self.users = dict(users if users is not None else [ALICE])
         self.executable = executable
         self._own_workdir = workdir is None
@@ -338,7 +342,7 @@ class RegistryServer:
         env["OTEL_TRACES_EXPORTER"] = "none"  # distribution v3 would otherwise try to export traces
         with self.log_file.open("ab") as log:
             self._proc = subprocess.Popen(
-                [self.executable, "serve", str(config)],
+                self.argv(self, config) if self.argv else [self.executable, "serve", str(config)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -352,7 +356,7 @@ class RegistryServer:
                 self._proc = None
                 if "address already in use" in tail and not last_attempt:
                     return False
-                raise RegistryError(f"docker-registry exited ({code}) before it was ready on {self.host}:\n{tail}")
+                raise RegistryError(f"{self.executable} exited ({code}) before it was ready on {self.host}:\n{tail}")
             try:
                 status = session.get(self.url + "/v2/", timeout=1.0).status_code
             except requests.RequestException:
@@ -361,7 +365,7 @@ class RegistryServer:
                 return True
             time.sleep(0.05)
         raise RegistryError(
-            f"docker-registry did not answer GET {self.url}/v2/ within {_READY_TIMEOUT:.0f} s:\n{self.log_tail()}"
+            f"{self.executable} did not answer GET {self.url}/v2/ within {_READY_TIMEOUT:.0f} s:\n{self.log_tail()}"
         )
 
 
@@ -433,3 +437,9 @@ def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+def olareg_argv(server: RegistryServer, config: Path) -> list[str]:
+    """olareg's command line (it takes flags, not distribution's config file): plain http, deletes allowed."""
+    return [server.executable, "serve", "--addr", "127.0.0.1", "--port", str(server.port), "--dir",
+            str(server.storage), "--api-delete", "--store-type", "dir"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -81,6 +82,11 @@ def _content(spec: ReleaseSpec, flavor: Flavor, role: str) -> bytes:
             return f"# Garden Linux {spec.version}\n\n- {flavor.name}: sample changelog for {base}\n".encode()
         case "testlog":
             return f"{base}: platform tests\n PASSED test_boot\n PASSED test_users\n".encode()
+        case "sbom":
+            return json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+                               "metadata": {"component": {"type": "operating-system", "name": base}},
+                               "components": [{"type": "library", "name": "bash", "version": "5.2.21-2"}]},
+                              sort_keys=True, indent=2).encode() + b"\n"
         case _:
             return _noise(f"{base}.{role}", _SIZES.get(role, 1024))
 

@@ -175,28 +175,34 @@ _SECTIONS = (
     ("flavor", "flavors"),
     ("container", "containers"),
     ("container-index", "container indexes"),
+    ("referrer", "referrers"),
     ("component", "component versions"),
 )
 
 
 def publish_summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat, ocm_repository: str = "",
-                    images_signed: tuple[int, int] | None = None) -> None:
-    """Every tag of the release once (kind, reference, short digest), then the counts (and, when the images were
-    signed, how many got the signature and how many had it)."""
+                    images_signed: tuple[int, int] | None = None, fallback: Sequence[Any] = ()) -> None:
+    """Every tag of the release once (kind, reference, short digest) and every referrer (by digest), then the
+    counts (and, when the images were signed, how many got the signature and how many had it). The JSON also lists
+    the referrers fallback tags this run wrote (`fallback`): what they hold depends on the target (merged with what
+    they listed, or none where it serves the referrers API), so they are not part of `published`."""
     ocm_repository = ocm_repository or target
     rows = [
         {
             "kind": r.kind.value,
             "name": r.label,
-            "reference": f"{r.repository}:{r.tags[0]}",
+            "reference": f"{r.repository}:{r.tags[0]}" if r.tags else f"{r.repository}@{r.descriptor.digest}",
             "digest": r.descriptor.digest,
         }
         for r in plan.roots
+        if r.kind.value != "referrers"
     ]
     if fmt is OutputFormat.JSON:
         out.print_json(
             json.dumps({"target": target, "ocm_repository": ocm_repository, "version": plan.version,
                         "published": rows, "stats": stats_dict(stats),
+                        "fallback_tags_written": [{"reference": f"{r.repository}:{r.tags[0]}",
+                                                   "digest": r.descriptor.digest} for r in fallback],
                         **({"images_signed": {"signed": images_signed[0], "already": images_signed[1]}}
                            if images_signed is not None else {})})
         )
@@ -206,7 +212,7 @@ def publish_summary(plan: Any, stats: CopyStats, target: str, fmt: OutputFormat,
         lines.append(f"component versions on {ocm_repository}")
     for kind, title in _SECTIONS:
         shown = [
-            (r["name"] if kind == "component" else r["reference"], short_digest(r["digest"]))
+            (r["name"] if kind in ("component", "referrer") else r["reference"], short_digest(r["digest"]))
             for r in rows
             if r["kind"] == kind
         ]

@@ -271,7 +271,8 @@ def register(app: typer.Typer) -> None:
 
         result = guard(run)
         signed = (result.images_signed, result.images_already_signed) if sign_key or signer_command else None
-        publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository, signed)
+        publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository, signed,
+                        result.fallback_tags)
 
     @app.command()
     @with_registry_options
@@ -317,7 +318,8 @@ def register(app: typer.Typer) -> None:
                                     ocm_repository=ocm_target, jobs=jobs, on_event=on_event, on_change=on_change)
 
         result = guard(run)
-        publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository)
+        publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository,
+                        fallback=result.fallback_tags)
 
     @app.command("copy")
     @with_registry_options

@@ -34,7 +34,8 @@ class Node:
         return (self.repository, self.descriptor.digest)
 
     def manifest_children(self) -> list[Key]:
-        children = successors(self.descriptor, self.data)
+        """The manifests that must be stored before this one: not its subject (a referrer may come first)."""
+        children = successors(self.descriptor, self.data, subject=False)
         return [(self.repository, c.digest) for c in children if is_manifest(c.media_type)]
 
 

@@ -145,7 +145,7 @@ def check_changes(
 
     `current` (from `current_tags`) saves resolving the tags again.
     """
-    moves = tag_moves(dst, roots, current=current)
+    moves = tag_moves(dst, [r for r in roots if not r.may_move], current=current)
     if not moves or on_change is OnChange.OVERWRITE:
         return moves
     sources = {(r.repository, r.descriptor.digest): r.src_repo for r in roots}

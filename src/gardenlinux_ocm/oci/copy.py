@@ -48,6 +48,7 @@ class CopyRoot:
     descriptor: Descriptor
     tags: tuple[str, ...] = ()
     source_repository: str | None = None  # defaults to `repository`
+    may_move: bool = False  # its tags move without asking: a `.sig` or fallback tag merged just before, a superset
 
     @property
     def src_repo(self) -> str:

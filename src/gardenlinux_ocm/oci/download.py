@@ -5,6 +5,9 @@ The pure part turns a flavor manifest into `FlavorFile`s and selects them by rol
 with `/`, `..`, a leading dot, NUL or a control character, an empty one, an overlong one or a duplicate is refused,
 all of them at once, before anything is written.
 
+The files of the flavor's referrers (its evidence attached with `attach: referrer`: test logs, SBOMs) come after its
+layers; they are found through the referrers API or the fallback tag, each referrer manifest read like the flavor's.
+
 The I/O part reads the manifest (bounded, checked against its digest) from any `ReadOnlyTarget`, then first looks at
 what the directory holds: a file with the layer's size and digest (re-hashed, streaming) is left alone, so a second
 run writes nothing; one with other content is refused (`FilesWouldChange`, nothing written) unless the policy is
@@ -53,6 +56,7 @@ __all__ = [
 
 TITLE = "org.opencontainers.image.title"
 ROLE = "io.gardenlinux.role"
+REFERRERS_ANNOTATION = "io.gardenlinux.referrers"  # a flavor manifest's referrers (plan.referrers)
 CHUNK = 1 << 20
 MAX_MANIFEST = 4 << 20
 MAX_TITLE_BYTES = 200  # with `.NAME.<16 hex>.part` the temporary's name stays within NAME_MAX (255)
@@ -245,6 +249,15 @@ def read_flavor(src: ReadOnlyTarget, repository: str, version: str, flavor: str
     if descriptor.size > MAX_MANIFEST:
         raise VerificationError(f"{where}: the manifest has {descriptor.size} bytes, more than the "
                                 f"{MAX_MANIFEST >> 20} MiB a flavor manifest may have")
+    data = _read_manifest(src, repository, descriptor, where)
+    files = flavor_files(data, where)
+    expected = (json.loads(data).get("annotations") or {}).get(REFERRERS_ANNOTATION)
+    if expected:
+        files = _with_referrers(src, repository, descriptor, files, where)
+    return tag, descriptor, files
+
+
+def _read_manifest(src: ReadOnlyTarget, repository: str, descriptor: Descriptor, where: str) -> bytes:
     with src.fetch(repository, descriptor) as f:
         data = f.read(descriptor.size + 1)
     found = sha256_digest(data)
@@ -252,7 +265,29 @@ def read_flavor(src: ReadOnlyTarget, repository: str, version: str, flavor: str
         raise DigestMismatch(f"{where}: the manifest does not match its descriptor: expected {descriptor.digest} "
                              f"({descriptor.size} bytes), found {found} ({len(data)} bytes)",
                              reference=f"{repository}@{descriptor.digest}")
-    return tag, descriptor, flavor_files(data, where)
+    return data
+
+
+def _with_referrers(src: ReadOnlyTarget, repository: str, subject: Descriptor, files: tuple[FlavorFile, ...],
+                    where: str) -> tuple[FlavorFile, ...]:
+    """The flavor's layers, then the files of its referrers that name a role (the flavor's evidence, as
+    `plan.referrers` attaches it; signatures and other tools' referrers are left out), found through the referrers
+    API or the fallback tag. A title used twice is refused."""
+    from .referrers import list_referrers
+
+    out = list(files)
+    titles = {f.name for f in files}
+    for entry in list_referrers(src, repository, subject).entries:
+        if ROLE not in entry.annotation_map or entry.size > MAX_MANIFEST:
+            continue
+        at = f"{src.name}/{repository}@{entry.digest} (a referrer of {where})"
+        for f in flavor_files(_read_manifest(src, repository, entry.bare(), at), at):
+            if f.name in titles:
+                raise VerificationError(f"{at}: refusing to write its files: {f.name!r} is also a file of the flavor",
+                                        hint=_BAD_MANIFEST_HINT)
+            titles.add(f.name)
+            out.append(f)
+    return tuple(out)
 
 
 def _missing_hint(src: ReadOnlyTarget, repository: str, version: str, flavor: str) -> str:

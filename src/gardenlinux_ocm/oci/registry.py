@@ -2,7 +2,8 @@
 
 A target is a base `HOST[:PORT][/PREFIX]`; repository `gardenlinux` lives at `HOST/PREFIX/gardenlinux`. Every quirk
 of gardener-oci 1.2863.0 (pinned exactly in pyproject.toml) is contained in this module and its internal
-helpers `_registry_http`, `_registry_errors`, `_registry_retry`, `_registry_auth` and `_registry_push`:
+helpers `_registry_http`, `_registry_errors`, `_registry_retry`, `_registry_auth`, `_registry_push` and
+`_registry_referrers`:
 
 - Its built-in retry re-sends a consumed file object (0 bytes under the full Content-Length, then hangs until the
   read timeout), retries TLS errors for minutes and has no total time bound. The client runs with `max_retries=0`;
@@ -61,6 +62,7 @@ from ._registry_http import (
     _TlsSession,
 )
 from ._registry_push import _MAX_MANIFEST_BYTES, _RegistryPush
+from ._registry_referrers import _RegistryReferrers
 from ._registry_retry import RetryPolicy, _RetryBudget
 from .model import DIGEST_RE, TAG_RE, Descriptor, MediaType, is_manifest, sha256_digest
 
@@ -74,8 +76,9 @@ MANIFEST_ACCEPT = ", ".join(
 _PAGE = 1000
 
 
-class RegistryTarget(_RegistryPush):
-    """A writable base `HOST[:PORT][/PREFIX]` on an OCI registry; implements `Target` and `Mounter`.
+class RegistryTarget(_RegistryPush, _RegistryReferrers):
+    """A writable base `HOST[:PORT][/PREFIX]` on an OCI registry; implements `Target`, `Mounter` and
+    `ReferrersApi`.
 
     `push` reads blobs as a stream with bounded memory and needs a seekable stream to retry an upload (it seeks to 0
     before each attempt). The registry verifies digests server-side. Thread-safe: one instance may serve many workers.

@@ -13,6 +13,7 @@ __all__ = [
     "IDENTITY_KEYS",
     "PLATFORM_VARIANT",
     "ALIASES_LABEL",
+    "REFERRER_LABEL",
 ]
 
 RELEASE_COMPONENT = "github.com/gardenlinux/gardenlinux"
@@ -24,4 +25,5 @@ PACKAGE_VERSIONS_LABEL = "cloud.cnudie/dso/scanning-hints/package-versions"  # [
 PUBLISHED_IMAGES_LABEL = "gardener.cloud/gardenlinux/ci/published-image-metadata"  # the provider's publishing output
 PLATFORM_VARIANT = "platform_variant"
 ALIASES_LABEL = "gardenlinux.io/release/aliases"  # the alias tags (latest, 1877, ...) of the release index
+REFERRER_LABEL = "gardenlinux.io/referrer"  # a file's referrer manifest (mediaType, digest, size, artifactType)
 IDENTITY_KEYS = ("platform", "architecture", "feature-flags")  # plus platform_variant where the flavor has one

@@ -2,7 +2,9 @@
 
 Resources point at the OCI artefacts by tag and digest, as `ocm.access` builds them from an `Addressing`: manifests
 and indexes as absolute `ociArtifact` references, files as `ociBlob`s of the release repository (by reference) or as
-`localBlob`s of the component version (by value). See docs/design.md.
+`localBlob`s of the component version (by value). A file published as a referrer of its flavor manifest is the same
+blob in the same repository; its signed label `gardenlinux.io/referrer` names the referrer manifest. See
+docs/design.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .labels import (
     PACKAGE_VERSIONS_LABEL,
     PLATFORM_IMAGE_RESOURCE,
     PLATFORM_VARIANT,
+    REFERRER_LABEL,
     ROOTFS_RESOURCE,
 )
 
@@ -61,6 +64,7 @@ class FileResource:
     digest: str
     size: int
     part: tuple[str, str] | None = None  # a pattern role's identity key and what `*` stood for: ("stage", "chroot")
+    referrer: Descriptor | None = None  # the referrer manifest that holds the file, when it is no layer
 
     def identity(self, base: dict[str, str]) -> dict[str, str]:
         return {**base, self.part[0]: self.part[1]} if self.part else base
@@ -101,6 +105,8 @@ def _blob_resource(at: Addressing, name: str, version: str, f: FileResource, ext
     }
     if extra:
         res["extraIdentity"] = extra
+    if f.referrer is not None:
+        res["labels"] = [{"name": REFERRER_LABEL, "value": f.referrer.to_dict(), "signing": True}]
     return res
 
 
@@ -181,7 +187,7 @@ def _flavor_resources(spec: ReleaseSpec, parts: FlavorParts, at: Addressing) -> 
         resource = _blob_resource(at, name, spec.version, f, f.identity(identity))
         labels = _flavor_labels(spec, parts, name)
         if labels:
-            resource["labels"] = labels
+            resource["labels"] = [*labels, *resource.get("labels", [])]
         out.append(resource)
     return out
 

@@ -22,6 +22,7 @@ from ..ocm.render import (
 )
 from ..spec.model import Container, Flavor, ReleaseSpec
 from .model import Content, ReleasePlan, Root, RootKind
+from .referrers import expected_referrers, plan_referrers, split_files
 
 __all__ = ["index_tags", "build_plan", "build_parts_plan", "build_assembly_plan", "plan_flavor", "ContainerParts",
            "ReleaseParts", "pack_plan", "flavor_tag", "container_tag", "flavor_annotations", "SOURCE_ANNOTATIONS"]
@@ -90,20 +91,22 @@ def _layer(f: ArtefactFile, arch: str) -> Descriptor:
     )
 
 
-def _flavor_manifest(spec: ReleaseSpec, fa: FlavorArtefacts) -> bytes:
+def _flavor_manifest(spec: ReleaseSpec, fa: FlavorArtefacts, layers: Sequence[ArtefactFile],
+                     referred: Sequence[ArtefactFile]) -> bytes:
     return canonical_json(
         {
             "schemaVersion": 2,
             "mediaType": MediaType.OCI_MANIFEST,
             "artifactType": spec.flavor_artifact_type,
             "config": EMPTY_DESCRIPTOR.to_dict(),
-            "layers": [_layer(f, fa.flavor.arch).to_dict() for f in fa.files],
-            "annotations": flavor_annotations(spec, fa.flavor),
+            "layers": [_layer(f, fa.flavor.arch).to_dict() for f in layers],
+            "annotations": {**flavor_annotations(spec, fa.flavor), **expected_referrers(spec, fa.flavor, referred)},
         }
     )
 
 
-def _file_resources(repository: str | None, files: Sequence[ArtefactFile]) -> list[FileResource]:
+def _file_resources(repository: str | None, files: Sequence[ArtefactFile],
+                    referrers: Mapping[str, Descriptor] | None = None) -> list[FileResource]:
     return [
         FileResource(
             repository=repository,
@@ -113,9 +116,15 @@ def _file_resources(repository: str | None, files: Sequence[ArtefactFile]) -> li
             digest=f.digest,
             size=f.size,
             part=(str(f.role.identity), f.part) if f.part is not None else None,
+            referrer=_bare_entry((referrers or {}).get(f.name)),
         )
         for f in files
     ]
+
+
+def _bare_entry(entry: Descriptor | None) -> Descriptor | None:
+    """A referrer's descriptor as the descriptor's label names it: media type, digest, size and artifact type."""
+    return dataclasses.replace(entry, annotations=()) if entry is not None else None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,18 +181,24 @@ class ReleaseParts:
     containers: tuple[ContainerParts, ...]
 
 
-def plan_flavor(spec: ReleaseSpec, fa: FlavorArtefacts) -> tuple[dict[str, Content], Root, FlavorParts]:
-    """One flavor: its manifest and files (contents), its tagged root, and what the release says about it."""
+def plan_flavor(spec: ReleaseSpec, fa: FlavorArtefacts) -> tuple[dict[str, Content], list[Root], FlavorParts]:
+    """One flavor: its manifest, files and referrers (contents), its roots (the tagged flavor manifest first, then
+    its referrers and their fallback index), and what the release says about it."""
     repo = spec.release_repository
     contents = {f.digest: _whole_file(f) for f in fa.files}
-    manifest = _flavor_manifest(spec, fa)
+    layers, referred = split_files(fa.files)
+    manifest = _flavor_manifest(spec, fa, layers, referred)
     desc = descriptor_for(manifest, MediaType.OCI_MANIFEST, artifact_type=spec.flavor_artifact_type)
     contents[desc.digest] = Content(data=manifest)
     tag = flavor_tag(spec, fa.flavor)
     root = Root(repository=repo, descriptor=desc, tags=(tag,), kind=RootKind.FLAVOR, label=fa.flavor.name)
+    ref_contents, ref_roots, entries = plan_referrers(
+        spec, fa.flavor, desc.bare(), [(f, _layer(f, fa.flavor.arch)) for f in referred])
+    contents.update(ref_contents)
     ref = OciArtefactRef(repository=repo, tag=tag, descriptor=desc)
-    parts = FlavorParts(flavor=fa.flavor, manifest=ref, files=_file_resources(repo, fa.files), packages=fa.packages)
-    return contents, root, parts
+    parts = FlavorParts(flavor=fa.flavor, manifest=ref, files=_file_resources(repo, fa.files, entries),
+                        packages=fa.packages)
+    return contents, [root, *ref_roots], parts
 
 
 def index_tags(version: str) -> tuple[str, ...]:
@@ -250,7 +265,8 @@ def _objects(
                          containers=tuple(p for _, _, p in planned_containers))
     index_contents, index_roots, indexes = _container_indexes(spec, parts.containers)
     contents.update(index_contents)
-    roots = [*(root for _, root, _ in planned_containers), *index_roots, *(root for _, root, _ in planned_flavors)]
+    roots = [*(root for _, root, _ in planned_containers), *index_roots,
+             *(root for _, flavor_roots, _ in planned_flavors for root in flavor_roots)]
     return contents, roots, parts, indexes
 
 

@@ -27,17 +27,20 @@ class RootKind(StrEnum):
     CONTAINER_INDEX = "container-index"  # a container's multi-arch index in its own repository
     INDEX = "index"
     COMPONENT = "component"
+    REFERRER = "referrer"  # a flavor's evidence as an artifact of its own, pushed by digest (its subject: the flavor)
+    REFERRERS = "referrers"  # the fallback tag's index of a subject's referrers (where a target lacks the API)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Root:
-    """A tagged manifest or index: published after everything it references, tagged last."""
+    """A tagged manifest or index: published after everything it references, tagged last. A referrer has no tag."""
 
     repository: str
     descriptor: Descriptor
     tags: tuple[str, ...]
     kind: RootKind
     label: str
+    subject: Descriptor | None = None  # what a referrer (or a fallback index) refers to
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from enum import StrEnum
 
 __all__ = [
+    "Attach",
     "Role",
     "Platform",
     "ExternalReference",
@@ -18,6 +20,14 @@ __all__ = [
 ]
 
 _PART = re.compile(r"[a-z0-9]+([.-][a-z0-9]+)*")
+
+
+class Attach(StrEnum):
+    """How a flavor's file is published: a layer of the flavor manifest, or a referrer of it (an artifact of its own
+    whose `subject` is the flavor manifest, found through the OCI 1.1 referrers API or its fallback tag)."""
+
+    LAYER = "layer"
+    REFERRER = "referrer"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +45,8 @@ class Role:
     resource_type: str
     pattern: str | None = None
     identity: str | None = None  # a pattern role's extraIdentity key for the part
+    attach: Attach = Attach.LAYER
+    artifact_type: str | None = None  # a referrer's artifactType, when not the media type
 
     @property
     def file_form(self) -> str:
@@ -51,6 +63,11 @@ class Role:
 
     def media_type_for(self, part: str | None) -> str:
         return self.media_type.replace("{*}", part) if part is not None else self.media_type
+
+    def artifact_type_for(self, part: str | None) -> str:
+        """A referrer's `artifactType`: the spec's, else the file's media type."""
+        form = self.artifact_type or self.media_type
+        return form.replace("{*}", part) if part is not None else form
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,6 +15,7 @@ from ..errors import SpecError
 from .load import SpecDocument, path_text
 from .messages import FORMAT_CHECKER, Problem, describe, did_you_mean
 from .model import (
+    Attach,
     ComponentNames,
     Container,
     ExternalReference,
@@ -91,7 +92,8 @@ def _roles(component: SpecDocument, spec: dict[str, Any]) -> tuple[Role, ...]:
     forms: dict[str, str] = {}
     for name, v in spec.items():
         role = Role(name=name, suffix=v.get("suffix"), pattern=v.get("pattern"), identity=v.get("identity"),
-                    media_type=v["mediaType"], resource_type=v["resourceType"])
+                    media_type=v["mediaType"], resource_type=v["resourceType"],
+                    attach=Attach(v.get("attach", "layer")), artifact_type=v.get("artifactType"))
         key = "suffix" if role.suffix is not None else "pattern"
         if role.file_form in forms:
             raise _fail(component, ("roles", name, key),
@@ -104,6 +106,12 @@ def _roles(component: SpecDocument, spec: dict[str, Any]) -> tuple[Role, ...]:
         if role.pattern is None and "{*}" in role.media_type:
             raise _fail(component, ("roles", name, "mediaType"), "{*} stands for what a pattern matched, but "
                         "this role has a fixed suffix", hint="write the media type in full, or use 'pattern'")
+        if role.artifact_type is not None and role.attach is not Attach.REFERRER:
+            raise _fail(component, ("roles", name, "artifactType"), "only a referrer has an artifactType of its "
+                        "own; a layer's type is its mediaType", hint="add 'attach: referrer', or drop artifactType")
+        if role.pattern is None and "{*}" in (role.artifact_type or ""):
+            raise _fail(component, ("roles", name, "artifactType"), "{*} stands for what a pattern matched, but "
+                        "this role has a fixed suffix", hint="write the artifact type in full, or use 'pattern'")
         roles.append(role)
     return tuple(roles)
 
@@ -190,6 +198,11 @@ def parse_release(component: SpecDocument, release: SpecDocument, expected_versi
                     ("platforms", p.name, "images", i),
                     f"unknown role '{image}'{did_you_mean(image, role_names)}",
                 )
+            if roles[role_names.index(image)].attach is Attach.REFERRER:
+                raise _fail(component, ("platforms", p.name, "images", i),
+                            f"role '{image}' is attached as a referrer, but a platform image must be a layer of the "
+                            "flavor manifest, where glci and the CloudProfile tooling look for it",
+                            hint=f"drop 'attach: referrer' from role '{image}'")
     platform_names = [p.name for p in platforms]
     archs = tuple(c["architectures"])
 

@@ -5,7 +5,9 @@ tag `sha256-<hex>.sig` of its repository (`trust.cosign`), which `cosign verify`
 signature already there is kept: signing again with the same key adds nothing, another key appends its signature
 after the ones there (gardenlinux-update checks the first). The signatures are computed and merged with what the
 target holds before the first write, so a failing signer publishes nothing; `copy()` then stores them (the tag moves
-only from a signature manifest to one that holds it and more).
+only from a signature manifest to one that holds it and more). Where the target serves the OCI 1.1 referrers API,
+each signature is also attached in cosign's referrer form (`--registry-referrers-mode=oci-1-1`: one manifest per
+signature, `subject` the signed manifest), which `cosign verify --experimental-oci11` finds through the API.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from ..errors import NotFound, SigningError, TargetError
 from ..oci.copy import CopyRoot
 from ..oci.memory import MemoryTarget
 from ..oci.model import Descriptor, MediaType, descriptor_for
+from ..oci.referrers import serves_referrers_api
 from ..oci.target import ReadOnlyTarget
 from ..ocm.fetch import read_small
 from .cosign import (
     SIMPLE_SIGNING_MEDIA_TYPE,
     SignatureImage,
     parse_signature_image,
+    referrer_image,
     signature_layer,
     signature_tag,
     simple_signing_payload,
@@ -58,6 +62,7 @@ class ImageSignatures:
     roots: tuple[CopyRoot, ...]
     signed: int  # subjects whose signature manifest gains this signature
     unchanged: int  # subjects that hold it already
+    referrers: tuple[CopyRoot, ...] = ()  # the referrer form, where the target serves the referrers API
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,9 +136,11 @@ def sign_images(target: ReadOnlyTarget, subjects: Sequence[Subject], signer: Sig
     """
     source = MemoryTarget()
     roots: list[CopyRoot] = []
+    referrers: list[CopyRoot] = []
     unchanged = 0
     public_key = getattr(signer, "public_key", None)
     seen: set[tuple[str, str]] = set()
+    api: dict[str, bool] = {}
     for subject in subjects:
         repo, digest = subject.repository, subject.descriptor.digest
         if (repo, digest) in seen:
@@ -143,6 +150,11 @@ def sign_images(target: ReadOnlyTarget, subjects: Sequence[Subject], signer: Sig
         layer = signature_layer(payload, signer.sign(payload))
         try:
             existing = read_signatures(target, repo, digest)
+            if repo not in api:
+                api[repo] = serves_referrers_api(target, repo, subject.descriptor)
+            referrer = referrer_image(layer, subject.descriptor) if api[repo] else None
+            if referrer is not None and not target.exists(repo, referrer.descriptor):
+                referrers.append(_stage(source, repo, None, referrer, payload))
         except TargetError as e:
             raise SigningError(f"cannot read the signatures of {target.name}/{repo}@{digest}: {e.message}",
                                hint=e.hint) from e
@@ -151,12 +163,15 @@ def sign_images(target: ReadOnlyTarget, subjects: Sequence[Subject], signer: Sig
             unchanged += 1
             continue
         roots.append(_stage(source, repo, digest, merged, payload))
-    return ImageSignatures(source=source, roots=tuple(roots), signed=len(roots), unchanged=unchanged)
+    return ImageSignatures(source=source, roots=tuple(roots), signed=len(roots), unchanged=unchanged,
+                           referrers=tuple(referrers))
 
 
-def _stage(source: MemoryTarget, repository: str, subject: str, image: SignatureImage, payload: bytes) -> CopyRoot:
-    """Put the payload, config and manifest of a signature image into `source`; returns its root. The payloads of
-    signatures kept from the target stay there (copy from an `OverlaySource` of target and `source`)."""
+def _stage(source: MemoryTarget, repository: str, subject: str | None, image: SignatureImage, payload: bytes
+           ) -> CopyRoot:
+    """Put the payload, config and manifest of a signature image into `source`; returns its root, tagged with the
+    `.sig` tag of `subject` (None: the referrer form, stored by digest). The payloads of signatures kept from the
+    target stay there (copy from an `OverlaySource` of target and `source`)."""
     blobs = [(descriptor_for(payload, SIMPLE_SIGNING_MEDIA_TYPE), payload),
              (image.config, image.config_bytes())]
     for desc, data in blobs:
@@ -165,6 +180,8 @@ def _stage(source: MemoryTarget, repository: str, subject: str, image: Signature
     manifest = image.to_bytes()
     desc = descriptor_for(manifest, MediaType.OCI_MANIFEST)
     source.push(repository, desc, io.BytesIO(manifest))
+    if subject is None:
+        return CopyRoot(repository=repository, descriptor=desc)
     tag = signature_tag(subject)
     source.tag(repository, desc, tag)
-    return CopyRoot(repository=repository, descriptor=desc, tags=(tag,))
+    return CopyRoot(repository=repository, descriptor=desc, tags=(tag,), may_move=True)  # to a superset

@@ -26,6 +26,7 @@ class CheckKind(StrEnum):
     CONTENT = "content"  # deep: the bytes hash to their digests
     DIGEST = "digest"  # componentReferences[].digest is the referenced descriptor's digest
     SIGNATURE = "signature"
+    REFERRER = "referrer"  # a file published as a referrer is one, and the referrers API or fallback tag lists it
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

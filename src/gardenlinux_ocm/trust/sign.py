@@ -189,8 +189,9 @@ def _sign_images(target: Target, descriptors: Sequence[Mapping[str, Any]], signe
         for where, signatures in signed:
             assert isinstance(where, Target)
             counts = (counts[0] + signatures.signed, counts[1] + signatures.unchanged)
-            stats += copy(OverlaySource(where, signatures.source), where, list(signatures.roots), jobs=jobs,
-                          on_event=on_event, on_change=OnChange.OVERWRITE)  # a .sig tag moves to a superset
+            stats += copy(OverlaySource(where, signatures.source), where,
+                          [*signatures.roots, *signatures.referrers], jobs=jobs, on_event=on_event,
+                          on_change=OnChange.OVERWRITE)  # a .sig tag moves to a superset; referrers by digest
         return stats, counts
     finally:
         locations.close()

@@ -31,6 +31,7 @@ from ..oci.sizes import stored_size
 from ..oci.target import ReadOnlyTarget
 from ..ocm.archives import TITLE
 from ..ocm.fetch import ComponentVersion, fetch_component, list_versions
+from ..ocm.labels import REFERRER_LABEL
 from ..ocm.pack import COMPONENT_DESCRIPTORS, component_repository
 from .content import MAX_MANIFEST, ContentWalker
 from .locations import Location, Locations
@@ -215,7 +216,7 @@ class _Verifier(_SignatureChecks):
         elif isinstance(where, str):
             self.add(CheckKind.RESOURCE, subject, False, f"{access.get('type')} access: {where}", label)
         elif where is not None and kind in _OCI_BLOB:
-            self.check_oci_blob(where, access, digest, subject, label)
+            self.check_oci_blob(where, access, digest, subject, label, res.get("labels"))
         elif where is not None:
             self.check_oci(key, where, digest, subject, label)
         elif external:
@@ -271,7 +272,7 @@ class _Verifier(_SignatureChecks):
         self.add_graph(target, repo, found, subject, label)
 
     def check_oci_blob(self, where: Location, access: Mapping[str, Any], digest: Mapping[str, Any], subject: str,
-                       label: str) -> None:
+                       label: str, resource_labels: Any = None) -> None:
         """An `ociBlob`: the blob is in that repository with the size the access states, and is the resource."""
         target, repo = where.target, where.rest
         problems: list[str] = []
@@ -298,6 +299,37 @@ class _Verifier(_SignatureChecks):
                  or f"blob {blob_digest} ({size} bytes) in {shown}", label)
         if self.deep and not problems:
             self.add_graph(target, repo, blob, subject, label)
+        entry = next((lab.get("value") for lab in _dicts(resource_labels) if lab.get("name") == REFERRER_LABEL),
+                     None)
+        if entry is not None:
+            self.check_referrer(where, entry, blob, subject, label)
+
+    def check_referrer(self, where: Location, entry: Any, blob: Descriptor, subject: str, label: str) -> None:
+        """A file published as a referrer: the manifest the label names holds the blob and names a subject, and
+        the target lists it among that subject's referrers (through the API, or the fallback tag without it)."""
+        from ..oci.model import parse_descriptor
+        from ..oci.referrers import list_referrers
+        from ..ocm.fetch import read_small
+
+        target, repo = where.target, where.rest
+        try:
+            referrer = parse_descriptor(_dict(entry))
+            doc = json.loads(read_small(target, repo, referrer.bare(), MAX_MANIFEST))
+            layers = [str(_dict(layer).get("digest")) for layer in _dicts(doc.get("layers"))]
+            of = parse_descriptor(_dict(doc.get("subject")))
+            listing = list_referrers(target, repo, of)
+        except TARGET_ERRORS as e:
+            self.add(CheckKind.REFERRER, subject, False, f"{REFERRER_LABEL}: {_message(e)}", label)
+            return
+        problems = []
+        if blob.digest not in layers:
+            problems.append(f"{repo}@{referrer.digest} does not hold the blob {blob.digest}")
+        if not any(e.digest == referrer.digest for e in listing.entries):
+            problems.append(f"the {listing.via} of {repo}@{of.digest} does not list {referrer.digest}")
+        self.add(CheckKind.REFERRER, subject, not problems, "; ".join(problems)
+                 or f"{referrer.digest} ({doc.get('artifactType')}) refers to {of.digest}, listed by the "
+                    f"{listing.via}", label)
+        self.add_graph(target, repo, referrer.bare(), subject, label)
 
     def check_local_blob(self, cv: ComponentVersion, access: Mapping[str, Any], digest: Mapping[str, Any],
                          subject: str, label: str) -> None:

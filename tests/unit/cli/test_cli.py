@@ -49,7 +49,8 @@ def test_publish_json_output(samples: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["stats"]["manifests_pushed"] == len(data["published"])
+    assert data["stats"]["manifests_pushed"] == len(data["published"]) + len(data["fallback_tags_written"])
+    assert [t["reference"].split(":")[0] for t in data["fallback_tags_written"]] == ["gardenlinux"] * 2  # the SBOMs
     assert {"kind": "index", "name": "gardenlinux:1473.0", "reference": "gardenlinux:1473.0"}.items() <= next(
         r for r in data["published"] if r["kind"] == "index"
     ).items()

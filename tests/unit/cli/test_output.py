@@ -85,8 +85,10 @@ def test_publish_reports_each_tag_once_with_whole_references(samples: Path, tmp_
     for tag in ("gardenlinux:1473.0-aws-gardener_prod-amd64", "gardenlinux:1473.0-container-arm64"):
         assert len(re.findall(rf"{re.escape(tag)}\s", both)) == 1, f"{tag} is not listed exactly once"
     assert f"github.com/gardenlinux/gardenlinux:{VERSION}" in result.stdout
-    # 26 flavors, 6 container images, 2 container indexes and the release index (2 tags each), 2 components
-    assert "published:" in result.stdout and "40 tags set" in " ".join(result.stdout.split())
+    # 26 flavors, 6 container images, 2 container indexes and the release index (2 tags each), 2 components, and
+    # the fallback tags of the two SBOM referrers
+    assert "published:" in result.stdout and "42 tags set" in " ".join(result.stdout.split())
+    assert re.search(r"referrers:\n  gdch-gardener_prod-amd64 sbom +sha256:", result.stdout), result.stdout
 
 
 def test_copy_says_copied(published: Path, tmp_path: Path) -> None:

@@ -56,9 +56,15 @@ def test_flavor_manifest_shape(samples: Path) -> None:
 
 def test_publish_order_and_component_repositories(samples: Path) -> None:
     _, plan = _plan(samples)
-    kinds = [r.kind for r in plan.roots]
+    kinds = [r.kind for r in plan.roots if r.kind not in (RootKind.REFERRER, RootKind.REFERRERS)]
     assert kinds == sorted(kinds, key=[RootKind.CONTAINER, RootKind.CONTAINER_INDEX, RootKind.FLAVOR, RootKind.INDEX,
                                         RootKind.COMPONENT].index)
+    for i, root in enumerate(plan.roots):  # a flavor's referrers and their fallback index follow it
+        if root.kind in (RootKind.REFERRER, RootKind.REFERRERS):
+            assert plan.roots[i - 1].kind in (RootKind.FLAVOR, RootKind.REFERRER)
+            before = plan.roots[i - 1]
+            assert root.subject is not None
+            assert root.subject.digest == (before.subject or before.descriptor).digest
     components = [r for r in plan.roots if r.kind is RootKind.COMPONENT]
     assert [r.repository for r in components] == [
         "component-descriptors/github.com/gardenlinux/gardenlinux/container-images",

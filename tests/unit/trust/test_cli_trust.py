@@ -64,7 +64,7 @@ def test_a_clean_release_prints_a_short_summary(published: Path) -> None:
     assert lines[0].startswith(f"{RELEASE}:{VERSION} on oci-layout:")
     kinds = [kind for kind in CheckKind if re.search(rf"│ {kind.value} +│ +\d+ │ +0 │", result.stdout)]
     assert kinds == [CheckKind.COMPONENT, CheckKind.SCHEMA, CheckKind.REFERENCE, CheckKind.RESOURCE,
-                     CheckKind.INDEX, CheckKind.SIZE]
+                     CheckKind.INDEX, CheckKind.SIZE, CheckKind.REFERRER]
     assert re.fullmatch(r"verified: \d+ checks passed, 3 skipped", lines[-1])
     assert not any(line.startswith(_STATUS) for line in lines)  # no check is listed when all pass
     _assert_readable(result.stdout)

@@ -102,19 +102,25 @@ def test_clean_release_verifies_every_flavor_and_container(published_plan: tuple
 
 
 def test_deep_rehashes_every_blob(published_plan: tuple[Path, ReleasePlan]) -> None:
-    path, _ = published_plan
+    path, plan = published_plan
     report = verify(LayoutTarget(path, read_only=True), RELEASE, VERSION, deep=True)
     assert report.ok, report.failures
     checked = [c for c in report.checks if c.kind is CheckKind.RESOURCE and not c.skipped]
     content = [c for c in report.checks if c.kind is CheckKind.CONTENT]
     components = ["gardenlinux", "container-images"]  # each component version's own graph
     assert [c.subject for c in content if c.subject in components] == components
-    assert [c.subject for c in content if c.subject not in components] == [c.subject for c in checked]
+    referred = {c.subject for c in report.checks if c.kind is CheckKind.REFERRER}
+    assert len(referred) == 2  # the gdch SBOMs: their referrer's graph is re-hashed too, after the file's
+    expected = [s for c in checked for s in ([c.subject] * (2 if c.subject in referred else 1))]
+    assert [c.subject for c in content if c.subject not in components] == expected
     assert not [c for c in report.checks if c.kind is CheckKind.SIZE]  # deep re-hashes instead
-    # the release index's graph is every object of the release repository
+    # the release index's graph is every object of the release repository but the referrers (manifest, SBOM) and
+    # their fallback indexes
     objects = len(list((path / "gardenlinux" / "blobs" / "sha256").iterdir()))
+    attached = [r for r in plan.roots if r.kind in (RootKind.REFERRER, RootKind.REFERRERS)]
+    assert len(attached) == 4
     index_row = next(c for c in content if c.subject == "gardenlinux: release-index")
-    assert index_row.detail.startswith(f"{objects} object(s)")
+    assert index_row.detail.startswith(f"{objects - len(attached) - 2} object(s)")
 
 
 def test_every_descriptor_validates_against_the_reference_schemas(
