@@ -216,7 +216,7 @@ class _Verifier(_SignatureChecks):
         elif isinstance(where, str):
             self.add(CheckKind.RESOURCE, subject, False, f"{access.get('type')} access: {where}", label)
         elif where is not None and kind in _OCI_BLOB:
-            self.check_oci_blob(where, access, digest, subject, label, res.get("labels"))
+            self.check_oci_blob(where, access, digest, subject, label)
         elif where is not None:
             self.check_oci(key, where, digest, subject, label)
         elif external:
@@ -225,6 +225,10 @@ class _Verifier(_SignatureChecks):
         else:
             self.add(CheckKind.RESOURCE, subject, True, f"access type {access.get('type')!r} is not checked", label,
                      True)
+        entry = next((lab.get("value") for lab in _dicts(res.get("labels")) if lab.get("name") == REFERRER_LABEL),
+                     None)
+        if entry is not None:
+            self.check_referrer(cv, res, entry, subject, label)
 
     @staticmethod
     def _expected(digest: Mapping[str, Any], algorithms: frozenset[str]) -> str | None:
@@ -272,7 +276,7 @@ class _Verifier(_SignatureChecks):
         self.add_graph(target, repo, found, subject, label)
 
     def check_oci_blob(self, where: Location, access: Mapping[str, Any], digest: Mapping[str, Any], subject: str,
-                       label: str, resource_labels: Any = None) -> None:
+                       label: str) -> None:
         """An `ociBlob`: the blob is in that repository with the size the access states, and is the resource."""
         target, repo = where.target, where.rest
         problems: list[str] = []
@@ -299,19 +303,26 @@ class _Verifier(_SignatureChecks):
                  or f"blob {blob_digest} ({size} bytes) in {shown}", label)
         if self.deep and not problems:
             self.add_graph(target, repo, blob, subject, label)
-        entry = next((lab.get("value") for lab in _dicts(resource_labels) if lab.get("name") == REFERRER_LABEL),
-                     None)
-        if entry is not None:
-            self.check_referrer(where, entry, blob, subject, label)
 
-    def check_referrer(self, where: Location, entry: Any, blob: Descriptor, subject: str, label: str) -> None:
-        """A file published as a referrer: the manifest the label names holds the blob and names a subject, and
-        the target lists it among that subject's referrers (through the API, or the fallback tag without it)."""
+    def check_referrer(self, cv: ComponentVersion, res: Mapping[str, Any], entry: Any, subject: str,
+                       label: str) -> None:
+        """A file published as a referrer of its flavor manifest (the `flavor` resource of the same identity): the
+        manifest the label names holds the file's blob and has that flavor manifest as its subject, and the target
+        lists it among the flavor's referrers (through the API, or the fallback tag without it)."""
         from ..oci.model import parse_descriptor
         from ..oci.referrers import list_referrers
         from ..ocm.fetch import read_small
 
-        target, repo = where.target, where.rest
+        identity = _dict(res.get("extraIdentity")).items()
+        flavor = next((r for r in _dicts(_dict(cv.descriptor.get("component")).get("resources"))
+                       if r.get("name") == "flavor" and _dict(r.get("extraIdentity")).items() <= identity), None)
+        where = self.locations.locate(str(_dict(_dict(flavor).get("access")).get("imageReference") or ""))
+        if flavor is None or isinstance(where, str):
+            self.add(CheckKind.REFERRER, subject, False, f"{REFERRER_LABEL}: no flavor resource of this identity"
+                     + (f" to find the referrer by ({where})" if isinstance(where, str) else ""), label)
+            return
+        target, (repo, _, flavor_digest) = where.target, _split_reference(where.rest)
+        blob = "sha256:" + str(_dict(res.get("digest")).get("value", ""))
         try:
             referrer = parse_descriptor(_dict(entry))
             doc = json.loads(read_small(target, repo, referrer.bare(), MAX_MANIFEST))
@@ -322,8 +333,11 @@ class _Verifier(_SignatureChecks):
             self.add(CheckKind.REFERRER, subject, False, f"{REFERRER_LABEL}: {_message(e)}", label)
             return
         problems = []
-        if blob.digest not in layers:
-            problems.append(f"{repo}@{referrer.digest} does not hold the blob {blob.digest}")
+        if blob not in layers:
+            problems.append(f"{repo}@{referrer.digest} does not hold the blob {blob}")
+        if of.digest != flavor_digest:
+            problems.append(f"{repo}@{referrer.digest} refers to {of.digest}, not to the flavor manifest "
+                            f"{flavor_digest}")
         if not any(e.digest == referrer.digest for e in listing.entries):
             problems.append(f"the {listing.via} of {repo}@{of.digest} does not list {referrer.digest}")
         self.add(CheckKind.REFERRER, subject, not problems, "; ".join(problems)

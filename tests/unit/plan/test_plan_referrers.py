@@ -191,3 +191,12 @@ def test_a_pattern_role_attached_as_referrer_names_its_part_in_the_artifact_type
     flavor = next(r for r in plan.roots if r.label == "aws-gardener_prod-amd64")
     assert _json(plan, flavor.descriptor.digest)["annotations"]["io.gardenlinux.referrers"] == (
         "chroot.test.xml,platform.test.xml")
+
+
+def test_by_value_the_sbom_is_a_local_blob_and_still_found_as_a_referrer(published_by_value: Path) -> None:
+    report = api.verify(LayoutTarget(published_by_value, read_only=True), deep=True)
+    assert report.ok, [c for c in report.checks if not c.ok]
+    checks = [c for c in report.checks if c.kind is CheckKind.REFERRER]
+    assert len(checks) == 2 and all("listed by the fallback tag" in c.detail for c in checks)
+    resources = [c for c in report.checks if c.kind is CheckKind.RESOURCE and c.subject == checks[0].subject]
+    assert resources and "blob" in resources[0].detail  # the localBlob of the component version
