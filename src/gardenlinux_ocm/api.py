@@ -313,7 +313,7 @@ def _attachments(plan: ReleasePlan, target: ReadOnlyTarget) -> FallbackIndexes |
         if r.kind is RootKind.REFERRERS and r.subject is not None:
             data = plan.contents[r.descriptor.digest].data or b"{}"
             entries = tuple(parse_descriptor(m) for m in json.loads(data)["manifests"])
-            wanted.append(Attachment(repository=r.repository, subject=r.subject, entries=entries))
+            wanted.append(Attachment(repository=r.repository, subject=r.subject, entries=entries, index=r.descriptor))
     return fallback_indexes(target, wanted) if wanted else None
 
 

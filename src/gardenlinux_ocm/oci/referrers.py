@@ -158,6 +158,13 @@ def _read_fallback(target: ReadOnlyTarget, repository: str, subject: Descriptor)
     return Referrers(via=Via.TAG, entries=entries, index=index)
 
 
+def _tag_points_at(target: ReadOnlyTarget, repository: str, tag: str, index: Descriptor) -> bool:
+    try:
+        return target.resolve(repository, tag).digest == index.digest
+    except NotFound:
+        return False
+
+
 def list_referrers(target: ReadOnlyTarget, repository: str, subject: Descriptor) -> Referrers:
     """The referrers of `subject`: through the API where the target serves it, else through the fallback tag."""
     if isinstance(target, ReferrersApi):
@@ -174,6 +181,7 @@ class Attachment:
     repository: str
     subject: Descriptor
     entries: tuple[Descriptor, ...]
+    index: Descriptor | None = None  # the fallback index of exactly these entries, when the caller has it
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,8 +199,8 @@ class FallbackIndexes:
 def fallback_indexes(target: ReadOnlyTarget, attachments: Sequence[Attachment]) -> FallbackIndexes:
     """What the fallback tags of `attachments` must become on `target`: nothing where the target serves the
     referrers API (found by asking it for the first subject of each repository), else each subject's index with the
-    new entries after those it lists (another client's are kept); a tag that lists them all is left alone. Nothing
-    is written here."""
+    new entries after those it lists (another client's are kept); a tag that lists them all is left alone, and one
+    that is the attachment's own `index` (a publish again) costs one resolve. Nothing is written here."""
     import io
 
     from .copy import CopyRoot
@@ -203,6 +211,9 @@ def fallback_indexes(target: ReadOnlyTarget, attachments: Sequence[Attachment]) 
     api: dict[str, bool] = {}
     listed: set[tuple[str, str]] = set()
     for a in attachments:
+        if a.index is not None and _tag_points_at(target, a.repository, fallback_tag(a.subject.digest), a.index):
+            listed.update((a.repository, e.digest) for e in a.entries)  # published before: nothing more to ask
+            continue
         found: list[Descriptor] | None = None
         if api.get(a.repository, True) and isinstance(target, ReferrersApi):
             found = target.referrers(a.repository, a.subject)
