@@ -310,8 +310,8 @@ def _attachments(plan: ReleasePlan, target: ReadOnlyTarget) -> FallbackIndexes |
 
     wanted = []
     for r in plan.roots:
-        if r.kind is RootKind.REFERRERS and r.subject is not None:
-            data = plan.contents[r.descriptor.digest].data or b"{}"
+        data = plan.contents[r.descriptor.digest].data if r.kind is RootKind.REFERRERS else None
+        if data is not None and r.subject is not None:  # the plan's own fallback index: its entries
             entries = tuple(parse_descriptor(m) for m in json.loads(data)["manifests"])
             wanted.append(Attachment(repository=r.repository, subject=r.subject, entries=entries, index=r.descriptor))
     return fallback_indexes(target, wanted) if wanted else None
