@@ -6,6 +6,7 @@ resolves their tags; a blob placed in one repository is mounted into the next wi
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections import Counter
 from collections.abc import Callable
@@ -359,3 +360,36 @@ def test_layout_and_memory_tag_with_bytes_store_the_manifest(tmp_path: Any) -> N
             target.tag("gl", release.f1, "v1")
         target.tag("gl", release.f1, "v1", release.bytes[release.f1.digest])
         assert target.exists("gl", release.f1) and target.resolve("gl", "v1").digest == release.f1.digest
+
+
+def _referrer(subject: Descriptor, payload: bytes) -> tuple[bytes, bytes, Descriptor, Descriptor]:
+    blob, blob_desc = _blob(payload)
+    data = canonical_json({"schemaVersion": 2, "mediaType": MediaType.OCI_MANIFEST, "artifactType": "text/x-sbom",
+                           "config": EMPTY_DESCRIPTOR.to_dict(), "layers": [blob_desc.to_dict()],
+                           "subject": subject.bare().to_dict()})
+    return blob, data, blob_desc, descriptor_for(data, MediaType.OCI_MANIFEST)
+
+
+def test_a_referrer_goes_by_digest_before_its_subject_is_tagged_and_the_subject_once_by_its_tag() -> None:
+    release = Release()
+    blob, data, blob_desc, desc = _referrer(release.f1, b"sbom")
+    release.src.push("gl", blob_desc, io.BytesIO(blob))
+    release.src.push("gl", desc, io.BytesIO(data))
+    dst = Recording(MemoryTarget())
+    copy(release.src, dst, [CopyRoot(repository="gl", descriptor=desc), *release.roots])
+    writes = [c for c in dst.calls if c[0] in ("push", "tag")]
+    assert writes.index(("push", "gl", desc.digest)) < writes.index(("tag", "gl", "1.0-one", "bytes"))
+    assert dst.sent[("gl", release.f1.digest)] == 1  # the subject: one PUT, under its tag, not demoted by digest
+    assert ("push", "gl", release.f1.digest) not in dst.calls
+
+
+def test_a_root_that_may_move_is_not_refused_the_others_still_are() -> None:
+    old, new = Release(), Release(b"flavor one, rebuilt")
+    dst = Recording(MemoryTarget())
+    copy(old.src, dst, old.roots)
+    moving = [dataclasses.replace(r, may_move=True) if r.tags == ("1.0-one",) else r for r in new.roots]
+    with pytest.raises(TagsWouldMove) as info:
+        copy(new.src, dst, moving)  # the index moves too, and may not
+    assert [m.tag for m in info.value.moves] == ["1.0", "latest"]
+    copy(new.src, dst, [r for r in moving if r.may_move])
+    assert dst.inner.resolve("gl", "1.0-one").digest == new.f1.digest
