@@ -288,6 +288,8 @@ def publish(
         overlays.append(signatures.source)
         signed = [*signatures.roots, *signatures.referrers]
         counts = (signatures.signed, signatures.unchanged)
+    if overlays:  # merged manifests keep what the target holds (other signatures, other referrers): read it there
+        source = OverlaySource(target, source)
     for overlay in overlays:
         source = OverlaySource(source, overlay)
     roots = [*by_kind[RootKind.CONTAINER], *by_kind[RootKind.CONTAINER_INDEX], *referrers,
