@@ -272,10 +272,9 @@ def publish(
     # Read before the first write: what the fallback tags must become, and the signatures.
     attached = _attachments(plan, target)
     overlays: list[ReadOnlyTarget] = []
-    listed = attached.listed if attached else frozenset()  # stored already: no upload, no question
-    referrers = [*(r for r in by_kind[RootKind.REFERRER] if (r.repository, r.descriptor.digest) not in listed),
-                 *(attached.roots if attached else ())]
-    if attached is not None:
+    referrers: list[CopyRoot] = []
+    if attached is not None:  # a referrer the target lists is stored: no upload, no question
+        referrers = [*attached.unlisted(by_kind[RootKind.REFERRER]), *attached.roots]
         overlays.append(attached.source)
     signed: list[CopyRoot] = []
     counts = (0, 0)
@@ -396,7 +395,7 @@ def _carried_referrers(src: ReadOnlyTarget, dst: ReadOnlyTarget, roots: list[Cop
     if not wanted:
         return None
     fallbacks = fallback_indexes(dst, wanted)
-    return [r for r in referrers if (r.repository, r.descriptor.digest) not in fallbacks.listed], fallbacks
+    return fallbacks.unlisted(referrers), fallbacks
 
 
 def _rebased(src: ReadOnlyTarget, roots: list[CopyRoot], old: str, new: str

@@ -195,6 +195,10 @@ class FallbackIndexes:
     api: frozenset[str]
     listed: frozenset[tuple[str, str]] = frozenset()
 
+    def unlisted(self, referrers: Sequence[CopyRoot]) -> list[CopyRoot]:
+        """The referrers to store: those the target does not list yet (a listed one is stored)."""
+        return [r for r in referrers if (r.repository, r.descriptor.digest) not in self.listed]
+
 
 def fallback_indexes(target: ReadOnlyTarget, attachments: Sequence[Attachment]) -> FallbackIndexes:
     """What the fallback tags of `attachments` must become on `target`: nothing where the target serves the

@@ -5,7 +5,7 @@ config, the file as its one layer and the flavor manifest as `subject`, pushed b
 what to expect (`io.gardenlinux.referrers`: the files' suffixes after the artifact base name), so that assembling and
 verifying notice a missing one. For targets without the referrers API the plan also holds the fallback index of each
 flavor (tag `sha256-<hex>` of the flavor manifest); publishing merges it with what the target lists already, or drops
-it where the target serves the API (`trust`-free: see `api.publish`).
+it where the target serves the API (`api.publish`, `oci.referrers.fallback_indexes`).
 """
 
 from __future__ import annotations

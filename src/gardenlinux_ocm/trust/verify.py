@@ -26,11 +26,12 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import NotFound
-from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, version_to_tag
+from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, parse_descriptor, version_to_tag
+from ..oci.referrers import list_referrers
 from ..oci.sizes import stored_size
 from ..oci.target import ReadOnlyTarget
 from ..ocm.archives import TITLE
-from ..ocm.fetch import ComponentVersion, fetch_component, list_versions
+from ..ocm.fetch import ComponentVersion, fetch_component, list_versions, read_small
 from ..ocm.labels import REFERRER_LABEL
 from ..ocm.pack import COMPONENT_DESCRIPTORS, component_repository
 from .content import MAX_MANIFEST, ContentWalker
@@ -309,10 +310,6 @@ class _Verifier(_SignatureChecks):
         """A file published as a referrer of its flavor manifest (the `flavor` resource of the same identity): the
         manifest the label names holds the file's blob and has that flavor manifest as its subject, and the target
         lists it among the flavor's referrers (through the API, or the fallback tag without it)."""
-        from ..oci.model import parse_descriptor
-        from ..oci.referrers import list_referrers
-        from ..ocm.fetch import read_small
-
         identity = _dict(res.get("extraIdentity")).items()
         flavor = next((r for r in _dicts(_dict(cv.descriptor.get("component")).get("resources"))
                        if r.get("name") == "flavor" and _dict(r.get("extraIdentity")).items() <= identity), None)
