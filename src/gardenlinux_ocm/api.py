@@ -16,7 +16,7 @@ from .oci.copy import CopyRoot, CopyStats, Event, copy
 from .oci.memory import MemoryTarget, OverlaySource, PlanSource
 from .oci.model import tag_to_version, version_to_tag
 from .oci.target import ReadOnlyTarget, Target
-from .ocm.access import LOCAL_BASE, Addressing
+from .ocm.access import LOCAL_BASE, AccessMode, Addressing
 from .ocm.labels import PLATFORM_IMAGE_RESOURCE, RELEASE_COMPONENT
 from .ocm.pack import COMPONENT_DESCRIPTORS
 from .plan.build import build_assembly_plan, build_parts_plan, build_plan, index_tags, pack_plan
@@ -44,6 +44,7 @@ __all__ = [
     "sign_plan",
     "attach_images",
     "plan_parts",
+    "for_transport",
     "assemble",
     "MissingParts",
     "Selection",
@@ -105,6 +106,19 @@ def plan_release(
     return spec, pack_plan(plan.version, plan.contents, plan.roots, descriptors, blob_sizes)
 
 
+def for_transport(plan: ReleasePlan, addressing: Addressing, workdir: Path,
+                  source: ReadOnlyTarget | None = None) -> ReleasePlan:
+    """With `AccessMode.TRANSPORT`, the plan whose `ociArtifact` resources are artifact-set local blobs, the sets
+    written to `workdir` (`plan.transport`); any other mode: the plan as it is. `source` serves what the plan does
+    not hold (an assembled release's flavors, on the target)."""
+    if addressing.mode is not AccessMode.TRANSPORT:
+        return plan
+    from .plan.transport import transport_plan
+
+    return transport_plan(plan, OverlaySource(source, PlanSource(plan)) if source else PlanSource(plan),
+                          addressing.base, workdir)
+
+
 def plan_parts(
     components: Path,
     version: str,
@@ -143,6 +157,7 @@ def assemble(
     jobs: int = 4,
     on_event: Callable[[Event], None] | None = None,
     on_change: OnChange = OnChange.FAIL,
+    workdir: Path | None = None,
 ) -> PublishResult:
     """Build the release index and the release component from what `target` holds, and publish them.
 
@@ -161,6 +176,10 @@ def assemble(
             hint="publish them first: gl-ocm publish VERSION --flavor CNAME-ARCH (or --containers)",
         )
     plan = build_assembly_plan(spec, found.parts, addressing)
+    if addressing is not None and addressing.mode is AccessMode.TRANSPORT:
+        if workdir is None:
+            raise UsageError("assembling for transport needs a directory for the artifact sets (workdir)")
+        plan = for_transport(plan, addressing, workdir, source=target)
     # The plan holds the index and the component; anything else they need (by value: the files) is on the target.
     source = OverlaySource(target, PlanSource(plan))
     return publish(plan, target, jobs=jobs, on_event=on_event, on_change=on_change, ocm_repository=ocm_repository,

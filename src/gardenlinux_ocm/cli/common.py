@@ -112,6 +112,27 @@ def digest_cache(enabled: bool) -> DigestCache | None:
 
 
 @contextlib.contextmanager
+def scratch_directory(to: str) -> Iterator[Path]:
+    """A temporary directory for what a publish to `to` writes before it is sent (artifact sets for transport):
+    beside a CTF (same disk, so the space it needs is where the CTF goes), else in the system's temporary
+    directory; removed afterwards."""
+    import tempfile
+
+    from ..targets import TargetKind, parse_target
+
+    name = parse_target(to)
+    parent = Path(name.location).absolute().parent if name.kind is TargetKind.CTF else Path(tempfile.gettempdir())
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        holder = tempfile.TemporaryDirectory(prefix=".gl-ocm-sets.", dir=parent)
+    except OSError as e:
+        raise UsageError(f"cannot make a temporary directory in {parent}: {e.strerror or e}",
+                         hint="make the directory writable, or publish elsewhere") from e
+    with holder as path:
+        yield Path(path)
+
+
+@contextlib.contextmanager
 def closing_target[T](target: T) -> Iterator[T]:
     """Use a target; one that is a context manager (a registry session, a CTF archive to pack) is closed after.
 

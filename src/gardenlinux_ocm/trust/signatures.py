@@ -25,6 +25,12 @@ def _fingerprint(key: rsa.RSAPublicKey) -> str:
     return "sha256:" + hashlib.sha256(der).hexdigest()[:16]
 
 
+def has_digest(digest: object) -> bool:
+    """Whether a `digest` field states one: OCM v2 writes `{hashAlgorithm: "", normalisationAlgorithm: "",
+    value: ""}` where there is none, which reads as absent."""
+    return isinstance(digest, dict) and any(str(digest.get(k) or "") for k in ("hashAlgorithm", "value"))
+
+
 def descriptor_digest_matches(descriptor: Mapping[str, Any], digest: Mapping[str, Any]) -> tuple[bool, str]:
     """Recompute a descriptor digest as `digest` names it; jsonNormalisation/v1 is tried in both variants."""
     algo, hash_algo = str(digest.get("normalisationAlgorithm", "")), str(digest.get("hashAlgorithm", ""))
@@ -49,9 +55,9 @@ class _SignatureChecks:
     images: list[tuple[Location, Descriptor, str, str]]  # every OCI manifest a resource names: where, what, label
 
     def add(self, kind: CheckKind, subject: str, ok: bool, detail: str, component: str,
-            skipped: bool = False) -> None:
+            skipped: bool = False, *, warning: bool = False) -> None:
         self.checks.append(Check(kind=kind, subject=subject, ok=ok, detail=detail, component=component,
-                                 skipped=skipped))
+                                 skipped=skipped, warning=warning))
 
     # -- digests and signatures
     def check_reference_digests(self, required: bool) -> None:
@@ -60,10 +66,12 @@ class _SignatureChecks:
                 subject, label = f"{_short(key[0])} -> {ref.get('name', '?')}", f"{key[0]}:{key[1]}"
                 target = self.loaded.get(child)
                 digest = ref.get("digest")
-                if not isinstance(digest, dict):
-                    if required:
-                        self.add(CheckKind.DIGEST, subject, False, "no digest: signatures do not cover it", label)
+                if not has_digest(digest):
+                    if required or digest is not None:  # absent, null, or OCM v2's empty {hashAlgorithm: "", …}
+                        self.add(CheckKind.DIGEST, subject, True, f"no digest: the signature does not cover "
+                                 f"{child[0]}:{child[1]}, only its name and version", label, warning=True)
                     continue
+                assert isinstance(digest, dict)
                 if target is None:
                     self.add(CheckKind.DIGEST, subject, False, "referenced component not readable", label)
                     continue
