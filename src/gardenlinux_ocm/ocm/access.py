@@ -132,9 +132,10 @@ def _kind(access: Mapping[str, Any]) -> str:
 
 
 def _rebase(value: Any, old: str, new: str) -> Any:
-    """A reference string under `old/` moved under `new/`; anything else unchanged."""
-    if isinstance(value, str) and value.startswith(old + "/"):
-        return new + value[len(old):]
+    """A reference string under `old/` (with or without a URL scheme in front) moved under `new/`; anything else
+    unchanged."""
+    if isinstance(value, str) and (bare := strip_scheme(value)).startswith(old + "/"):
+        return new + bare[len(old):]
     return value
 
 

@@ -187,6 +187,7 @@ class _Verifier(_SignatureChecks):
         self.indexes: list[tuple[tuple[str, str], Location, str, Descriptor, str]] = []
         # every OCI manifest and index a resource names, for the cosign-format signature checks: where, what, label
         self.images: list[tuple[Location, Descriptor, str, str]] = []
+        self.covered: set[str] = set()
         self.walkers: dict[str, ContentWalker] = {}
 
     def walker(self, target: ReadOnlyTarget) -> ContentWalker:
@@ -301,6 +302,8 @@ class _Verifier(_SignatureChecks):
         expected = self._expected(digest, _OCI_DIGEST)
         if found is not None and expected and found.digest != expected:
             problems.append(f"digest mismatch: the resource digest is {expected}, the artefact is {found.digest}")
+        elif found is not None and expected:
+            self.covered.add(found.digest)
         if not pinned and not tag:
             problems.append(f"reference {reference!r} names neither a tag nor a digest")
         shown = reference if target is self.target else f"{target.name}/{reference}"

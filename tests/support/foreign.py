@@ -1,0 +1,192 @@
+"""A published release as OCM's own tools leave it after a transfer, built by hand from what those tools were seen to
+write (the OCM CLIs cannot be built here: the Go module proxy refuses them). Each shape's provenance is in
+tests/data/ocm-shapes/README.md; the functions name the shape they build.
+
+- `v1_transfer`: OCM v1 0.50.0-dev `ocm transfer --copy-resources --recursive` to an OCI registry: every `ociBlob`
+  becomes a `localBlob` (a layer of the component version), every `ociArtifact` is uploaded again under the target
+  (same repository path and tag) and re-pointed there, for a plain-HTTP target with `http://` in front; referrers and
+  `.sig` tags are not carried; descriptors, signatures included, are otherwise unchanged.
+- `v1_transfer_ctf`: the same into a CTF: everything a `localBlob`, OCI artefacts as artifact sets; the CTF holds the
+  component versions only.
+- `v2_transfer`: the OCM v2 CLI's `transfer` by reference: accesses unchanged, empty lists as `null`
+  (`sources`, `componentReferences`, `repositoryContexts`), a reference without digest as
+  `{hashAlgorithm: "", normalisationAlgorithm: "", value: ""}`, the descriptor stored as JSON
+  (`…component-descriptor.v2+json`) in a manifest with `artifactType`.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gardenlinux_ocm.oci.copy import CopyRoot
+from gardenlinux_ocm.oci.copy import copy as copy_graph
+from gardenlinux_ocm.oci.graph import successors
+from gardenlinux_ocm.oci.model import Descriptor, MediaType, canonical_json, descriptor_for, is_manifest, version_to_tag
+from gardenlinux_ocm.oci.target import ReadOnlyTarget, Target
+from gardenlinux_ocm.ocm.access import parse_image_reference, strip_scheme
+from gardenlinux_ocm.ocm.artifact_set import set_media_type, write_artifact_set
+from gardenlinux_ocm.ocm.fetch import ComponentVersion, referenced_first
+from gardenlinux_ocm.ocm.pack import pack_component
+from support.consumers import RELEASE
+from support.release import VERSION
+
+V2_ENCODING = "application/vnd.ocm.software.component-descriptor.v2+json"
+V2_ARTIFACT_TYPE = "application/vnd.ocm.software.component-descriptor.v2"
+_OCI_ARTIFACT = {"ociartifact", "ociregistry", "ociimage"}
+_OCI_BLOB = {"ociblob"}
+
+
+def _kind(access: dict[str, Any]) -> str:
+    return str(access.get("type", "")).split("/")[0].lower()
+
+
+def _components(src: ReadOnlyTarget, version: str) -> list[ComponentVersion]:
+    return referenced_first(src, [(RELEASE, version)])
+
+
+def _where(reference: str, base: str) -> tuple[str, str, str]:
+    """(repository, tag, digest) of a by-reference access under `base`."""
+    ref = parse_image_reference(reference)
+    assert ref is not None and ref.name.startswith(base + "/"), (reference, base)
+    return ref.name[len(base) + 1:], ref.tag, ref.digest
+
+
+def _copy_blob(src: ReadOnlyTarget, src_repo: str, dst: Target, dst_repo: str, desc: Descriptor) -> None:
+    if not dst.exists(dst_repo, desc):
+        with src.fetch(src_repo, desc) as f:
+            dst.push(dst_repo, desc, f)
+
+
+def _store(dst: Target, descriptor: dict[str, Any], sizes: dict[str, int]) -> None:
+    """Store a component version as OCM v1 does (our packing: the same manifest form)."""
+    packed = pack_component(descriptor, sizes)
+    for data, media_type in ((packed.config, MediaType.OCM_CONFIG), (packed.layer, MediaType.OCM_DESCRIPTOR_YAML_TAR)):
+        desc = descriptor_for(data, media_type)
+        if not dst.exists(packed.repository, desc):
+            dst.push(packed.repository, desc, io.BytesIO(data))
+    dst.tag(packed.repository, packed.manifest_descriptor, packed.tag, packed.manifest)
+
+
+def _local_blobs(src: ReadOnlyTarget, cv: ComponentVersion, dst: Target, sizes: dict[str, int]) -> None:
+    """The component version's own local blobs, carried as they are."""
+    for layer in cv.layers:
+        _copy_blob(src, cv.repository, dst, cv.repository, layer)
+        sizes[layer.digest] = layer.size
+
+
+def _file_as_local_blob(src: ReadOnlyTarget, src_base: str, cv: ComponentVersion, dst: Target,
+                        access: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
+    repo = str(access.get("ref") or access.get("imageReference"))
+    assert repo.startswith(src_base + "/"), repo
+    desc = Descriptor(media_type=str(access["mediaType"]), digest=str(access["digest"]), size=int(access["size"]))
+    _copy_blob(src, repo[len(src_base) + 1:], dst, cv.repository, desc)
+    sizes[desc.digest] = desc.size
+    return {"type": "localBlob", "localReference": desc.digest, "mediaType": desc.media_type}
+
+
+def v1_transfer(src: ReadOnlyTarget, src_base: str, dst: Target, dst_base: str, *, scheme: str = "",
+                version: str = VERSION) -> None:
+    """OCM v1 `transfer --copy-resources --recursive` from `src` (accesses under `src_base`) to a registry (or
+    layout) `dst` whose base is `dst_base`; `scheme` ("http://") is what v1 writes in front of a plain-HTTP target."""
+    for cv in _components(src, version):
+        descriptor = copy.deepcopy(cv.descriptor)
+        sizes: dict[str, int] = {}
+        _local_blobs(src, cv, dst, sizes)
+        for res in descriptor["component"]["resources"]:
+            access = res["access"]
+            if _kind(access) in _OCI_BLOB:
+                res["access"] = _file_as_local_blob(src, src_base, cv, dst, access, sizes)
+            elif _kind(access) in _OCI_ARTIFACT and strip_scheme(access["imageReference"]).startswith(src_base + "/"):
+                repo, tag, digest = _where(access["imageReference"], src_base)
+                root = CopyRoot(repository=repo, descriptor=src.resolve(repo, digest), tags=(tag,))
+                copy_graph(src, dst, [root])
+                res["access"] = {"type": "ociArtifact", "imageReference": f"{scheme}{dst_base}/{repo}:{tag}@{digest}"}
+        host, _, sub = dst_base.partition("/")
+        descriptor["component"]["repositoryContexts"] = [
+            *(descriptor["component"].get("repositoryContexts") or []),
+            {"type": "OCIRegistry", "baseUrl": f"{scheme}{host}", "subPath": sub, "componentNameMapping": "urlPath"},
+        ]
+        _store(dst, descriptor, sizes)
+
+
+def _graph(src: ReadOnlyTarget, repo: str, root: Descriptor) -> list[Descriptor]:
+    seen: dict[str, Descriptor] = {}
+    todo = [root]
+    while todo:
+        desc = todo.pop()
+        if desc.digest in seen:
+            continue
+        seen[desc.digest] = desc
+        if is_manifest(desc.media_type):
+            with src.fetch(repo, desc) as f:
+                todo.extend(successors(desc, f.read(), subject=False))
+    return list(seen.values())
+
+
+def v1_transfer_ctf(src: ReadOnlyTarget, src_base: str, dst: Target, *, version: str = VERSION) -> None:
+    """OCM v1 `transfer --copy-resources --recursive` into a CTF `dst`: files and OCI artefacts as local blobs (the
+    artefacts as artifact sets), nothing else stored."""
+    with tempfile.TemporaryDirectory() as scratch:
+        for cv in _components(src, version):
+            descriptor = copy.deepcopy(cv.descriptor)
+            sizes: dict[str, int] = {}
+            _local_blobs(src, cv, dst, sizes)
+            for res in descriptor["component"]["resources"]:
+                access = res["access"]
+                if _kind(access) in _OCI_BLOB:
+                    res["access"] = _file_as_local_blob(src, src_base, cv, dst, access, sizes)
+                elif _kind(access) in _OCI_ARTIFACT and strip_scheme(access["imageReference"]).startswith(
+                        src_base + "/"):
+                    repo, tag, digest = _where(access["imageReference"], src_base)
+                    main = src.resolve(repo, digest)
+                    path = Path(scratch) / digest.replace(":", ".")
+                    with path.open("wb") as out:
+                        desc = write_artifact_set(out, main, tag, _graph(src, repo, main),
+                                                  lambda d, r=repo: src.fetch(r, d))
+                    if not dst.exists(cv.repository, desc):
+                        with path.open("rb") as f:
+                            dst.push(cv.repository, desc, f)
+                    sizes[desc.digest] = desc.size
+                    res["access"] = {"type": "localBlob", "localReference": desc.digest,
+                                     "mediaType": set_media_type(main.media_type), "referenceName": f"{repo}:{tag}"}
+            _store(dst, descriptor, sizes)
+
+
+def _v2_nulls(descriptor: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(descriptor)
+    component = out["component"]
+    for key in ("sources", "componentReferences", "repositoryContexts"):
+        if not component.get(key):
+            component[key] = None
+    for ref in component.get("componentReferences") or []:
+        ref.setdefault("digest", {"hashAlgorithm": "", "normalisationAlgorithm": "", "value": ""})
+    return out
+
+
+def v2_transfer(src: ReadOnlyTarget, dst: Target, *, version: str = VERSION,
+                edit: Callable[[dict[str, Any]], dict[str, Any]] = _v2_nulls) -> None:
+    """OCM v2 `transfer` by reference: descriptors rewritten (`edit`, by default v2's nulls and empty digests),
+    accesses unchanged, stored the way v2 stores them (JSON descriptor, `artifactType`), local blobs carried."""
+    for cv in _components(src, version):
+        descriptor = edit(cv.descriptor)
+        for layer in cv.layers:
+            _copy_blob(src, cv.repository, dst, cv.repository, layer)
+        encoded = json.dumps(descriptor, separators=(",", ":")).encode()
+        layer = descriptor_for(encoded, V2_ENCODING)
+        config = json.dumps({"componentDescriptorLayer": layer.to_dict()}, separators=(",", ":")).encode()
+        config_desc = descriptor_for(config, MediaType.OCM_CONFIG)
+        for data, desc in ((encoded, layer), (config, config_desc)):
+            dst.push(cv.repository, desc, io.BytesIO(data))
+        manifest = canonical_json({
+            "schemaVersion": 2, "mediaType": MediaType.OCI_MANIFEST, "artifactType": V2_ARTIFACT_TYPE,
+            "config": config_desc.to_dict(), "layers": [layer.to_dict(), *(d.to_dict() for d in cv.layers)],
+            "annotations": {"software.ocm.componentversion": f"{cv.name}:{cv.version}",
+                            "software.ocm.creator": "Open Component Model Go Reference Library"},
+        })
+        dst.tag(cv.repository, descriptor_for(manifest, MediaType.OCI_MANIFEST), version_to_tag(cv.version), manifest)
