@@ -27,6 +27,7 @@ from .spec.messages import did_you_mean
 if TYPE_CHECKING:
     from .gardener.published_images import PublishedImages
     from .oci.referrers import FallbackIndexes
+    from .ocm.fetch import ComponentVersion
     from .trust.sign import sign_plan, sign_published
     from .trust.signer import Signer
     from .trust.verify import verify
@@ -346,6 +347,7 @@ def copy_release(
     on_event: Callable[[Event], None] | None = None,
     on_change: OnChange = OnChange.FAIL,
     rebase: tuple[str, str] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> CopyStats:
     """Copy every repository and tag of `src` (only the tags of `version` when given) to `dst`.
 
@@ -358,6 +360,10 @@ def copy_release(
     lists them: API or fallback tag) follow their subjects, indexed on `dst` the way it offers (its API, or its
     fallback tags, merged with what they list). A tag that `dst` has for other content is refused
     before anything is written, unless `on_change` is `OnChange.OVERWRITE`.
+
+    A referrer that a component version names (`gardenlinux.io/referrer`) but `src` does not hold (a release that
+    `ocm transfer` copied: OCM carries the file, not the OCI referrer) cannot be restored from `src`; each is
+    reported to `on_warning`, and the copy goes on (verify reports the same as a warning).
     """
     from .oci.referrers import is_fallback_tag
     from .trust.cosign import signature_subject
@@ -388,7 +394,10 @@ def copy_release(
     from .trust.locations import home_base
 
     old, new = rebase or (home_base(src), home_base(dst))
-    source, ordered = _rebased(src, components, old, new)
+    source, ordered, order = _rebased(src, components, old, new)
+    if on_warning is not None:
+        for text in _uncarried_referrers(src, order):
+            on_warning(text)
     attached = _carried_referrers(src, dst, artefacts)  # read before the first write
     if attached is None:
         return copy(source, dst, signed + artefacts + ordered, jobs=jobs, on_event=on_event, on_change=on_change)
@@ -417,8 +426,42 @@ def _carried_referrers(src: ReadOnlyTarget, dst: ReadOnlyTarget, roots: list[Cop
     return fallbacks.unlisted(referrers), fallbacks
 
 
+def _uncarried_referrers(src: ReadOnlyTarget, order: list[ComponentVersion]) -> list[str]:
+    """The referrers the component versions name that `src` does not hold, in words."""
+    from .ocm.access import strip_scheme
+    from .ocm.labels import REFERRER_LABEL
+    from .trust.locations import home_base
+
+    base, out = home_base(src), []
+    for cv in order:
+        resources = [r for r in cv.descriptor.get("component", {}).get("resources") or [] if isinstance(r, dict)]
+        flavors = {tuple(sorted((r.get("extraIdentity") or {}).items())): r for r in resources
+                   if r.get("name") == "flavor"}
+        for res in resources:
+            label = next((lab.get("value") for lab in res.get("labels") or [] if isinstance(lab, dict)
+                          and lab.get("name") == REFERRER_LABEL), None)
+            if not isinstance(label, dict):
+                continue
+            flavor = flavors.get(tuple(sorted((res.get("extraIdentity") or {}).items())), {})
+            access = flavor.get("access") or {}
+            reference = strip_scheme(str(access.get("imageReference") or ""))
+            repo = reference[len(base) + 1:].split("@")[0].rsplit(":", 1)[0] if reference.startswith(base + "/") \
+                else str(access.get("referenceName") or "").rsplit(":", 1)[0]
+            try:
+                held = bool(repo) and src.resolve(repo, str(label.get("digest"))) is not None
+            except GlOcmError:
+                held = False
+            if not held:
+                extra = " ".join(f"{k}={v}" for k, v in (res.get("extraIdentity") or {}).items())
+                out.append(f"{cv.name}:{cv.version}: the referrer {label.get('digest')} of {res.get('name')}"
+                           f"[{extra}] is not on {src.name}, so it cannot be copied (a "
+                           "transfer by a tool that does not carry OCI referrers dropped it); the file itself is "
+                           "copied as its resource. Copy from where the release was published to keep it")
+    return out
+
+
 def _rebased(src: ReadOnlyTarget, roots: list[CopyRoot], old: str, new: str
-             ) -> tuple[ReadOnlyTarget, list[CopyRoot]]:
+             ) -> tuple[ReadOnlyTarget, list[CopyRoot], list[ComponentVersion]]:
     """Component version roots, every referenced one before its referrers, re-pointed from `old` to `new`."""
     from .ocm.fetch import referenced_first
     from .ocm.rebase import rebase_components
@@ -426,4 +469,4 @@ def _rebased(src: ReadOnlyTarget, roots: list[CopyRoot], old: str, new: str
     by_id = {(r.repository.removeprefix(COMPONENT_DESCRIPTORS + "/"), tag_to_version(r.tags[0])): r for r in roots}
     order = [cv for cv in referenced_first(src, sorted(by_id), missing_ok=True) if (cv.name, cv.version) in by_id]
     source, moved = rebase_components(src, order, old, new)
-    return source, [moved.get((cv.name, cv.version), by_id[(cv.name, cv.version)]) for cv in order]
+    return source, [moved.get((cv.name, cv.version), by_id[(cv.name, cv.version)]) for cv in order], order

@@ -5,7 +5,8 @@ tests/data/ocm-shapes/README.md; the functions name the shape they build.
 - `v1_transfer`: OCM v1 0.50.0-dev `ocm transfer --copy-resources --recursive` to an OCI registry: every `ociBlob`
   becomes a `localBlob` (a layer of the component version), every `ociArtifact` is uploaded again under the target
   (same repository path and tag) and re-pointed there, for a plain-HTTP target with `http://` in front; referrers and
-  `.sig` tags are not carried; descriptors, signatures included, are otherwise unchanged.
+  `.sig` tags are not carried; descriptors, signatures included, are otherwise unchanged. From a CTF (`ocm transfer
+  ctf …`), an artifact-set local blob is uploaded as the OCI artefact it holds, re-pointed the same way.
 - `v1_transfer_ctf`: the same into a CTF: everything a `localBlob`, OCI artefacts as artifact sets; the CTF holds the
   component versions only.
 - `v2_transfer`: the OCM v2 CLI's `transfer` by reference: accesses unchanged, empty lists as `null`
@@ -19,6 +20,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,10 +29,11 @@ from typing import Any
 from gardenlinux_ocm.oci.copy import CopyRoot
 from gardenlinux_ocm.oci.copy import copy as copy_graph
 from gardenlinux_ocm.oci.graph import successors
+from gardenlinux_ocm.oci.memory import MemoryTarget
 from gardenlinux_ocm.oci.model import Descriptor, MediaType, canonical_json, descriptor_for, is_manifest, version_to_tag
 from gardenlinux_ocm.oci.target import ReadOnlyTarget, Target
 from gardenlinux_ocm.ocm.access import parse_image_reference, strip_scheme
-from gardenlinux_ocm.ocm.artifact_set import set_media_type, write_artifact_set
+from gardenlinux_ocm.ocm.artifact_set import is_artifact_set, set_media_type, write_artifact_set
 from gardenlinux_ocm.ocm.fetch import ComponentVersion, referenced_first
 from gardenlinux_ocm.ocm.pack import pack_component
 from support.consumers import RELEASE
@@ -90,8 +93,34 @@ def _file_as_local_blob(src: ReadOnlyTarget, src_base: str, cv: ComponentVersion
     return {"type": "localBlob", "localReference": desc.digest, "mediaType": desc.media_type}
 
 
+Edit = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _same(descriptor: dict[str, Any]) -> dict[str, Any]:
+    return descriptor
+
+
+def _expand(src: ReadOnlyTarget, cv: ComponentVersion, access: dict[str, Any]) -> tuple[MemoryTarget, Descriptor]:
+    """An artifact set local blob unpacked as OCM v1's uploader does: every blob of the set, the main manifest
+    with the media types its graph gives them (small test data: held in memory)."""
+    layer = next(d for d in cv.layers if d.digest == access["localReference"])
+    with src.fetch(cv.repository, layer) as f, tarfile.open(fileobj=io.BytesIO(f.read()), mode="r:*") as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+    index = json.loads(files["index.json"])
+    entry = next(m for m in index["manifests"] if m["digest"] == index["annotations"]["software.ocm/main"])
+    blobs = {name[len("blobs/"):].replace(".", ":", 1): data for name, data in files.items()
+             if name.startswith("blobs/")}
+    main = Descriptor(media_type=entry["mediaType"], digest=entry["digest"], size=entry["size"])
+    memory, todo, repo = MemoryTarget(), [main], str(access["referenceName"]).rpartition(":")[0]
+    while todo:
+        desc = todo.pop()
+        memory.push(repo, desc, io.BytesIO(blobs[desc.digest]))
+        todo.extend(successors(desc, blobs[desc.digest], subject=False))
+    return memory, main
+
+
 def v1_transfer(src: ReadOnlyTarget, src_base: str, dst: Target, dst_base: str, *, scheme: str = "",
-                version: str = VERSION) -> None:
+                version: str = VERSION, edit: Edit = _same) -> None:
     """OCM v1 `transfer --copy-resources --recursive` from `src` (accesses under `src_base`) to a registry (or
     layout) `dst` whose base is `dst_base`; `scheme` ("http://") is what v1 writes in front of a plain-HTTP target."""
     for cv in _components(src, version):
@@ -107,12 +136,18 @@ def v1_transfer(src: ReadOnlyTarget, src_base: str, dst: Target, dst_base: str, 
                 root = CopyRoot(repository=repo, descriptor=src.resolve(repo, digest), tags=(tag,))
                 copy_graph(src, dst, [root])
                 res["access"] = {"type": "ociArtifact", "imageReference": f"{scheme}{dst_base}/{repo}:{tag}@{digest}"}
+            elif _kind(access) == "localblob" and is_artifact_set(str(access.get("mediaType"))):
+                memory, main = _expand(src, cv, access)  # the default uploader: a real OCI artefact again
+                repo, _, tag = str(access["referenceName"]).rpartition(":")
+                copy_graph(memory, dst, [CopyRoot(repository=repo, descriptor=main, tags=(tag,))])
+                res["access"] = {"type": "ociArtifact",
+                                 "imageReference": f"{scheme}{dst_base}/{repo}:{tag}@{main.digest}"}
         host, _, sub = dst_base.partition("/")
         descriptor["component"]["repositoryContexts"] = [
             *(descriptor["component"].get("repositoryContexts") or []),
             {"type": "OCIRegistry", "baseUrl": f"{scheme}{host}", "subPath": sub, "componentNameMapping": "urlPath"},
         ]
-        _store(dst, descriptor, sizes)
+        _store(dst, edit(descriptor), sizes)
 
 
 def _graph(src: ReadOnlyTarget, repo: str, root: Descriptor) -> list[Descriptor]:
@@ -129,7 +164,8 @@ def _graph(src: ReadOnlyTarget, repo: str, root: Descriptor) -> list[Descriptor]
     return list(seen.values())
 
 
-def v1_transfer_ctf(src: ReadOnlyTarget, src_base: str, dst: Target, *, version: str = VERSION) -> None:
+def v1_transfer_ctf(src: ReadOnlyTarget, src_base: str, dst: Target, *, version: str = VERSION,
+                    edit: Edit = _same) -> None:
     """OCM v1 `transfer --copy-resources --recursive` into a CTF `dst`: files and OCI artefacts as local blobs (the
     artefacts as artifact sets), nothing else stored."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -155,7 +191,7 @@ def v1_transfer_ctf(src: ReadOnlyTarget, src_base: str, dst: Target, *, version:
                     sizes[desc.digest] = desc.size
                     res["access"] = {"type": "localBlob", "localReference": desc.digest,
                                      "mediaType": set_media_type(main.media_type), "referenceName": f"{repo}:{tag}"}
-            _store(dst, descriptor, sizes)
+            _store(dst, edit(descriptor), sizes)
 
 
 def _v2_nulls(descriptor: dict[str, Any]) -> dict[str, Any]:
@@ -169,8 +205,12 @@ def _v2_nulls(descriptor: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def v2_transfer(src: ReadOnlyTarget, dst: Target, *, version: str = VERSION,
-                edit: Callable[[dict[str, Any]], dict[str, Any]] = _v2_nulls) -> None:
+def v2_nulls(descriptor: dict[str, Any]) -> dict[str, Any]:
+    """What OCM v2 writes for empty lists and for a reference without a digest."""
+    return _v2_nulls(descriptor)
+
+
+def v2_transfer(src: ReadOnlyTarget, dst: Target, *, version: str = VERSION, edit: Edit = _v2_nulls) -> None:
     """OCM v2 `transfer` by reference: descriptors rewritten (`edit`, by default v2's nulls and empty digests),
     accesses unchanged, stored the way v2 stores them (JSON descriptor, `artifactType`), local blobs carried."""
     for cv in _components(src, version):

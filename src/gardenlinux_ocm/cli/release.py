@@ -354,6 +354,8 @@ def register(app: typer.Typer) -> None:
 
         Copies every repository, tag and component version (only those of --version when given). OCI artefacts
         keep their digests; accesses that name the source are re-pointed to the target (signatures stay valid).
+        Referrers and cosign-format signatures go along; one that SOURCE lacks (a release that ocm transfer
+        copied) is named in a warning.
 
         \b
         Examples:
@@ -373,7 +375,8 @@ def register(app: typer.Typer) -> None:
                 progress(output is OutputFormat.TABLE, "copying") as on_event,
             ):
                 return api.copy_release(
-                    src, dst, version=version, jobs=jobs, on_event=on_event, on_change=on_change, rebase=rebase
+                    src, dst, version=version, jobs=jobs, on_event=on_event, on_change=on_change, rebase=rebase,
+                    on_warning=lambda text: err.print(f"warning: {text}", highlight=False, markup=False),
                 )
 
         stats = guard(run)
