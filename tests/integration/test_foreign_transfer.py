@@ -274,3 +274,28 @@ def test_copy_of_a_transferred_release_names_the_referrers_it_cannot_carry(signe
     assert not [r for r in cv.descriptor["component"]["resources"] if "http://" in json.dumps(r["access"])]
     report = _report(copied, "--deep", "--public-key", str(key_files[1]))
     assert _statuses(report, "referrer") == ["warning", "warning"]
+
+
+@pytest.mark.parametrize("server", ["registry", "registry_v3"])
+def test_ctfs_ocm_wrote_verify_and_copy_to_a_registry(signed: Path, samples: Path, tmp_path: Path, server: str,
+                                                      request: pytest.FixtureRequest,
+                                                      key_files: tuple[Path, Path]) -> None:
+    """Reading what OCM writes: a CTF of OCM v1's `transfer --copy-resources` (artifact sets, no OCI artefacts
+    beside them) and one of OCM v2 (JSON descriptors, null lists) from our transport CTF; both verify, and `gl-ocm
+    copy` puts each on a registry where it verifies again."""
+    registry: RegistryServer = request.getfixturevalue(server)
+    v1 = f"ctf:{tmp_path / 'v1'}"
+    with _opened(v1) as dst:
+        foreign.v1_transfer_ctf(open_source(f"oci-layout:{signed}"), LOCAL_BASE, dst)
+    ours = f"ctf:{tmp_path / 'ours.tgz'}"
+    _cli(*publish_args(samples, ours, "--sign-key", str(key_files[0])))
+    v2 = f"ctf:{tmp_path / 'v2'}"
+    with _opened(v2) as dst:
+        foreign.v2_transfer(open_source(ours), dst)
+    for name, ctf in (("v1", v1), ("v2", v2)):
+        report = _report(ctf, "--deep", "--public-key", str(key_files[1]))
+        assert report["ok"], name
+        mirror = f"{registry.host}/{tmp_path.name.replace('_', '-').lower()}-{name}"
+        _cli("copy", ctf, mirror)
+        report = _report(mirror, "--deep", "--public-key", str(key_files[1]))
+        assert any(c["kind"] == "resource" and "an artifact set of" in c["detail"] for c in report["checks"]), name
