@@ -253,7 +253,9 @@ class _Verifier(_SignatureChecks):
         elif kind in _OCI_ACCESS | _OCI_BLOB and not external:
             where = self.locations.locate(str(access.get("ref") or access.get("imageReference") or ""))
         if kind in _LOCAL_BLOB:
-            self.check_local_blob(cv, access, digest, subject, label)
+            inner = self.check_local_blob(cv, access, digest, subject, label)
+            if inner is not None:
+                self.register_native(key, access, inner, subject, label)
         elif isinstance(where, str):
             self.add(CheckKind.RESOURCE, subject, False, f"{access.get('type')} access: {where}", label)
         elif where is not None and kind in _OCI_BLOB:
@@ -310,13 +312,19 @@ class _Verifier(_SignatureChecks):
         self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or f"{shown} resolves", label)
         if found is None:
             return
-        for manifest in (found, moved) if moved is not None else (found,):  # a re-pointed tag's manifest too
-            self.images.append((Location(target, repo), manifest, f"{repo}:{tag}" if tag else subject, label))
-        if found.media_type in INDEX_MEDIA_TYPES:
-            self.indexes.append((key, Location(target, repo), tag, found, subject))
-        else:  # index rows name what the index lists: the tag (e.g. gardenlinux:1473.0-aws-gardener_prod-amd64)
-            self.oci[key].append(((target.name, repo), found, f"{repo}:{tag}" if tag else subject))
+        self.register(key, Location(target, repo), tag, found, moved, subject, label)
         self.add_graph(target, repo, found, subject, label)
+
+    def register(self, key: tuple[str, str], where: Location, tag: str, found: Descriptor, moved: Descriptor | None,
+                 subject: str, label: str) -> None:
+        """Remember an OCI artefact a resource names, for the index and the cosign-format signature checks."""
+        repo = where.rest
+        for manifest in (found, moved) if moved is not None else (found,):  # a re-pointed tag's manifest too
+            self.images.append((where, manifest, f"{repo}:{tag}" if tag else subject, label))
+        if found.media_type in INDEX_MEDIA_TYPES:
+            self.indexes.append((key, where, tag, found, subject))
+        else:  # index rows name what the index lists: the tag (e.g. gardenlinux:1473.0-aws-gardener_prod-amd64)
+            self.oci[key].append(((where.target.name, repo), found, f"{repo}:{tag}" if tag else subject))
 
     def check_oci_blob(self, where: Location, access: Mapping[str, Any], digest: Mapping[str, Any], subject: str,
                        label: str) -> None:
@@ -428,7 +436,9 @@ class _Verifier(_SignatureChecks):
                  "from where it was published to keep its referrers", label, warning=not self.require_referrers)
 
     def check_local_blob(self, cv: ComponentVersion, access: Mapping[str, Any], digest: Mapping[str, Any],
-                         subject: str, label: str) -> None:
+                         subject: str, label: str) -> Descriptor | None:
+        """A local blob: a layer of the component version with its size, digest and media type. One that holds an
+        OCI artefact (an artifact set) is read too; returns that artefact's main manifest when it checked out."""
         ref = str(access.get("localReference", ""))
         wanted = "sha256:" + ref[len("sha256."):] if ref.startswith("sha256.") else ref
         layer = next((d for d in cv.layers if d.digest == wanted), None) or next(
@@ -436,7 +446,7 @@ class _Verifier(_SignatureChecks):
         if layer is None:
             self.add(CheckKind.RESOURCE, subject, False,
                      f"localReference {ref or '(none)'} is not a layer of {cv.reference}", label)
-            return
+            return None
         problems = []
         try:  # the stored size, from a stat (or a HEAD): never the content
             size = stored_size(self.target, cv.repository, layer)
@@ -468,6 +478,18 @@ class _Verifier(_SignatureChecks):
         self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or note, label)
         if self.deep:
             self.add_graph(self.target, cv.repository, layer, subject, label)
+        return inner.main if inner is not None and not problems else None
+
+    def register_native(self, key: tuple[str, str], access: Mapping[str, Any], main: Descriptor, subject: str,
+                        label: str) -> None:
+        """An artifact set whose artefact the target also holds under its `referenceName` (a CTF of gl-ocm's, or
+        its copy): that artefact is checked like an `ociArtifact` (index listings, cosign-format signatures)."""
+        repo, tag, _ = _split_reference(str(access.get("referenceName") or ""))
+        if not repo or not self._holds(repo, main.digest):
+            return
+        found = self.target.resolve(repo, main.digest)
+        self.covered.add(found.digest)
+        self.register(key, Location(self.target, repo), tag, found, None, subject, label)
 
     def artifact_set(self, cv: ComponentVersion, layer: Descriptor, problems: list[str]) -> ArtifactSet | None:
         """Read a local blob that holds an OCI artefact (OCM's artifact set, or an OCI layout tar): its main
