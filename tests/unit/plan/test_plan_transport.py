@@ -90,3 +90,19 @@ def test_a_ctf_for_a_known_registry_stays_by_reference(samples: Path, tmp_path: 
     assert kinds == {"ociArtifact", "ociBlob"}
     assert all(str(r["access"].get("imageReference", "")).startswith("ghcr.io/gardenlinux/")
                for r in _locals(cv.descriptor))
+
+
+def test_flavor_jobs_and_assemble_give_the_one_shot_ctf(ctf: Path, samples: Path, tmp_path: Path) -> None:
+    """Fan-out into a CTF: each flavor job, the containers job, then assemble (whose artifact sets are read from
+    the CTF) give the component versions of a one-shot publish, digest for digest."""
+    from gardenlinux_ocm.spec import load_release
+    from support.release import COMPONENTS
+
+    fanned = f"ctf:{tmp_path / 'fanned'}"
+    for flavor in load_release(COMPONENTS, VERSION).flavors:
+        _cli(*publish_args(samples, fanned, "--flavor", flavor.name))
+    _cli(*publish_args(samples, fanned, "--containers"))
+    _cli("assemble", VERSION, "--to", fanned, "-c", str(COMPONENTS))
+    for name in (RELEASE, CONTAINERS):
+        one = fetch_component(open_source(f"ctf:{ctf}"), name, VERSION)
+        assert fetch_component(open_source(fanned), name, VERSION).manifest_descriptor == one.manifest_descriptor
