@@ -28,9 +28,9 @@ from typing import Any
 
 from gardenlinux_ocm.oci.copy import CopyRoot
 from gardenlinux_ocm.oci.copy import copy as copy_graph
-from gardenlinux_ocm.oci.graph import successors
+from gardenlinux_ocm.oci.graph import reachable, successors
 from gardenlinux_ocm.oci.memory import MemoryTarget
-from gardenlinux_ocm.oci.model import Descriptor, MediaType, canonical_json, descriptor_for, is_manifest, version_to_tag
+from gardenlinux_ocm.oci.model import Descriptor, MediaType, canonical_json, descriptor_for, version_to_tag
 from gardenlinux_ocm.oci.target import ReadOnlyTarget, Target
 from gardenlinux_ocm.ocm.access import parse_image_reference, strip_scheme
 from gardenlinux_ocm.ocm.artifact_set import is_artifact_set, set_media_type, write_artifact_set
@@ -119,10 +119,13 @@ def _expand(src: ReadOnlyTarget, cv: ComponentVersion, access: dict[str, Any]) -
     return memory, main
 
 
-def v1_transfer(src: ReadOnlyTarget, src_base: str, dst: Target, dst_base: str, *, scheme: str = "",
-                version: str = VERSION, edit: Edit = _same) -> None:
-    """OCM v1 `transfer --copy-resources --recursive` from `src` (accesses under `src_base`) to a registry (or
-    layout) `dst` whose base is `dst_base`; `scheme` ("http://") is what v1 writes in front of a plain-HTTP target."""
+Rewrite = Callable[[ComponentVersion, dict[str, Any], dict[str, int]], dict[str, Any] | None]
+
+
+def _transfer(src: ReadOnlyTarget, src_base: str, dst: Target, version: str, edit: Edit, artefact: Rewrite,
+              contexts: list[dict[str, Any]]) -> None:
+    """OCM v1's transfer loop: local blobs carried, every `ociBlob` a local blob, each other access as `artefact`
+    rewrites it (None: unchanged), the target's repository context appended, the component version stored."""
     for cv in _components(src, version):
         descriptor = copy.deepcopy(cv.descriptor)
         sizes: dict[str, int] = {}
@@ -131,37 +134,38 @@ def v1_transfer(src: ReadOnlyTarget, src_base: str, dst: Target, dst_base: str, 
             access = res["access"]
             if _kind(access) in _OCI_BLOB:
                 res["access"] = _file_as_local_blob(src, src_base, cv, dst, access, sizes)
-            elif _kind(access) in _OCI_ARTIFACT and strip_scheme(access["imageReference"]).startswith(src_base + "/"):
-                repo, tag, digest = _where(access["imageReference"], src_base)
-                root = CopyRoot(repository=repo, descriptor=src.resolve(repo, digest), tags=(tag,))
-                copy_graph(src, dst, [root])
-                res["access"] = {"type": "ociArtifact", "imageReference": f"{scheme}{dst_base}/{repo}:{tag}@{digest}"}
-            elif _kind(access) == "localblob" and is_artifact_set(str(access.get("mediaType"))):
-                memory, main = _expand(src, cv, access)  # the default uploader: a real OCI artefact again
-                repo, _, tag = str(access["referenceName"]).rpartition(":")
-                copy_graph(memory, dst, [CopyRoot(repository=repo, descriptor=main, tags=(tag,))])
-                res["access"] = {"type": "ociArtifact",
-                                 "imageReference": f"{scheme}{dst_base}/{repo}:{tag}@{main.digest}"}
-        host, _, sub = dst_base.partition("/")
+            elif (rewritten := artefact(cv, access, sizes)) is not None:
+                res["access"] = rewritten
         descriptor["component"]["repositoryContexts"] = [
-            *(descriptor["component"].get("repositoryContexts") or []),
-            {"type": "OCIRegistry", "baseUrl": f"{scheme}{host}", "subPath": sub, "componentNameMapping": "urlPath"},
-        ]
+            *(descriptor["component"].get("repositoryContexts") or []), *contexts]
         _store(dst, edit(descriptor), sizes)
 
 
-def _graph(src: ReadOnlyTarget, repo: str, root: Descriptor) -> list[Descriptor]:
-    seen: dict[str, Descriptor] = {}
-    todo = [root]
-    while todo:
-        desc = todo.pop()
-        if desc.digest in seen:
-            continue
-        seen[desc.digest] = desc
-        if is_manifest(desc.media_type):
-            with src.fetch(repo, desc) as f:
-                todo.extend(successors(desc, f.read(), subject=False))
-    return list(seen.values())
+def _ours(access: dict[str, Any], src_base: str) -> bool:
+    return _kind(access) in _OCI_ARTIFACT and strip_scheme(access["imageReference"]).startswith(src_base + "/")
+
+
+def v1_transfer(src: ReadOnlyTarget, src_base: str, dst: Target, dst_base: str, *, scheme: str = "",
+                version: str = VERSION, edit: Edit = _same) -> None:
+    """OCM v1 `transfer --copy-resources --recursive` from `src` (accesses under `src_base`) to a registry (or
+    layout) `dst` whose base is `dst_base`; `scheme` ("http://") is what v1 writes in front of a plain-HTTP target."""
+
+    def artefact(cv: ComponentVersion, access: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any] | None:
+        if _ours(access, src_base):
+            repo, tag, digest = _where(access["imageReference"], src_base)
+            copy_graph(src, dst, [CopyRoot(repository=repo, descriptor=src.resolve(repo, digest), tags=(tag,))])
+        elif _kind(access) == "localblob" and is_artifact_set(str(access.get("mediaType"))):
+            memory, main = _expand(src, cv, access)  # the default uploader: a real OCI artefact again
+            repo, _, tag = str(access["referenceName"]).rpartition(":")
+            digest = main.digest
+            copy_graph(memory, dst, [CopyRoot(repository=repo, descriptor=main, tags=(tag,))])
+        else:
+            return None
+        return {"type": "ociArtifact", "imageReference": f"{scheme}{dst_base}/{repo}:{tag}@{digest}"}
+
+    host, _, sub = dst_base.partition("/")
+    context = {"type": "OCIRegistry", "baseUrl": f"{scheme}{host}", "subPath": sub, "componentNameMapping": "urlPath"}
+    _transfer(src, src_base, dst, version, edit, artefact, [context])
 
 
 def v1_transfer_ctf(src: ReadOnlyTarget, src_base: str, dst: Target, *, version: str = VERSION,
@@ -169,29 +173,24 @@ def v1_transfer_ctf(src: ReadOnlyTarget, src_base: str, dst: Target, *, version:
     """OCM v1 `transfer --copy-resources --recursive` into a CTF `dst`: files and OCI artefacts as local blobs (the
     artefacts as artifact sets), nothing else stored."""
     with tempfile.TemporaryDirectory() as scratch:
-        for cv in _components(src, version):
-            descriptor = copy.deepcopy(cv.descriptor)
-            sizes: dict[str, int] = {}
-            _local_blobs(src, cv, dst, sizes)
-            for res in descriptor["component"]["resources"]:
-                access = res["access"]
-                if _kind(access) in _OCI_BLOB:
-                    res["access"] = _file_as_local_blob(src, src_base, cv, dst, access, sizes)
-                elif _kind(access) in _OCI_ARTIFACT and strip_scheme(access["imageReference"]).startswith(
-                        src_base + "/"):
-                    repo, tag, digest = _where(access["imageReference"], src_base)
-                    main = src.resolve(repo, digest)
-                    path = Path(scratch) / digest.replace(":", ".")
-                    with path.open("wb") as out:
-                        desc = write_artifact_set(out, main, tag, _graph(src, repo, main),
-                                                  lambda d, r=repo: src.fetch(r, d))
-                    if not dst.exists(cv.repository, desc):
-                        with path.open("rb") as f:
-                            dst.push(cv.repository, desc, f)
-                    sizes[desc.digest] = desc.size
-                    res["access"] = {"type": "localBlob", "localReference": desc.digest,
-                                     "mediaType": set_media_type(main.media_type), "referenceName": f"{repo}:{tag}"}
-            _store(dst, edit(descriptor), sizes)
+
+        def artefact(cv: ComponentVersion, access: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any] | None:
+            if not _ours(access, src_base):
+                return None
+            repo, tag, digest = _where(access["imageReference"], src_base)
+            main = src.resolve(repo, digest)
+            path = Path(scratch) / digest.replace(":", ".")
+            with path.open("wb") as out:
+                desc = write_artifact_set(out, main, tag, reachable(src, repo, main),
+                                          lambda d: src.fetch(repo, d))
+            if not dst.exists(cv.repository, desc):
+                with path.open("rb") as f:
+                    dst.push(cv.repository, desc, f)
+            sizes[desc.digest] = desc.size
+            return {"type": "localBlob", "localReference": desc.digest, "mediaType": set_media_type(main.media_type),
+                    "referenceName": f"{repo}:{tag}"}
+
+        _transfer(src, src_base, dst, version, edit, artefact, [])
 
 
 def _v2_nulls(descriptor: dict[str, Any]) -> dict[str, Any]:

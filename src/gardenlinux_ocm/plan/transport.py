@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..artefacts.archive import FileRange
 from ..errors import PlanError
-from ..oci.graph import successors
-from ..oci.model import Descriptor, is_manifest
+from ..oci.graph import reachable
+from ..oci.model import Descriptor
 from ..oci.target import ReadOnlyTarget
 from ..ocm.access import parse_image_reference
 from ..ocm.artifact_set import write_artifact_set
@@ -29,7 +29,6 @@ from .model import Content, ReleasePlan, RootKind
 __all__ = ["transport_plan"]
 
 _OCI_ARTIFACT = frozenset({"ociartifact", "ociregistry", "ociimage", "ociartefact"})
-_MAX_MANIFEST = 4 << 20
 
 
 def transport_plan(plan: ReleasePlan, source: ReadOnlyTarget, base: str, workdir: Path) -> ReleasePlan:
@@ -71,26 +70,8 @@ def _path(workdir: Path, desc: Descriptor) -> Path:
     return workdir / desc.digest.replace(":", ".")
 
 
-def _graph(source: ReadOnlyTarget, repository: str, root: Descriptor) -> list[Descriptor]:
-    """Every object under `root`, `root` first (subjects left out: a referrer is no part of its subject)."""
-    seen: dict[str, Descriptor] = {}
-    todo = [root]
-    while todo:
-        desc = todo.pop()
-        if desc.digest in seen:
-            continue
-        seen[desc.digest] = desc
-        if is_manifest(desc.media_type):
-            with source.fetch(repository, desc) as f:
-                data = f.read(_MAX_MANIFEST + 1)
-            if len(data) > _MAX_MANIFEST:
-                raise PlanError(f"{repository}@{desc.digest}: manifest larger than {_MAX_MANIFEST} bytes")
-            todo.extend(successors(desc, data, subject=False))
-    return list(seen.values())
-
-
 def _write_set(source: ReadOnlyTarget, repository: str, root: Descriptor, tag: str, workdir: Path) -> Descriptor:
-    graph = _graph(source, repository, root)
+    graph = reachable(source, repository, root)
     tmp = workdir / f"{root.digest.replace(':', '.')}.tmp"
     with tmp.open("wb") as out:
         desc = write_artifact_set(out, root, tag or root.digest, graph, lambda d: source.fetch(repository, d))
