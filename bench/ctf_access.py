@@ -3,6 +3,7 @@
 For release 1473.0 (sample artefacts, or `--artefacts DIR`), rounds interleaved, each into a fresh path:
 
 - `publish --to ctf:….tgz --access reference` (the small CTF, which OCM's tools cannot resolve from inside);
+- `publish --to ctf:….tgz --access value` (files as local blobs, manifests still by reference);
 - `publish --to ctf:….tgz` (transport: every resource a local blob, OCI artefacts as artifact sets);
 - the reference: `skopeo copy --all --preserve-digests` of the release index from an OCI layout of the same release
   into a fresh `oci-archive:` (one archive of the release index's graph: what any OCI tool pays to pack it), and
@@ -70,17 +71,17 @@ def main() -> None:
         layout = work / "layout"
         subprocess.run(_gl_ocm(*publish_args(artefacts, f"oci-layout:{layout}"), "--no-digest-cache"), check=True,
                        capture_output=True)
-        times: dict[str, list[float]] = {"reference": [], "transport": [], "skopeo": [], "tar_czf": []}
+        times: dict[str, list[float]] = {"reference": [], "value": [], "transport": [], "skopeo": [], "tar_czf": []}
         sizes: dict[str, int] = {}
         for number in range(args.rounds):
-            order = ["reference", "transport", "skopeo", "tar_czf"]
-            order = order[number % 4:] + order[:number % 4]  # interleaved, each in every position
+            order = list(times)
+            order = order[number % len(order):] + order[:number % len(order)]  # interleaved, rotating
             for kind in order:
                 out = work / f"{kind}-{number}"
                 out.mkdir()
-                if kind in ("reference", "transport"):
+                if kind in ("reference", "value", "transport"):
                     path = out / "gardenlinux-1473.0.tgz"
-                    mode = ["--access", "reference"] if kind == "reference" else []
+                    mode = [] if kind == "transport" else ["--access", kind]
                     argv = _gl_ocm(*publish_args(artefacts, f"ctf:{path}"), *mode, "--no-digest-cache")
                 elif kind == "skopeo":
                     path = out / "release.tar"
@@ -101,6 +102,7 @@ def main() -> None:
             "transport/skopeo time": statistics.median(times["transport"]) / statistics.median(times["skopeo"]),
             "reference/skopeo time": statistics.median(times["reference"]) / statistics.median(times["skopeo"]),
             "transport/reference bytes": sizes["transport"] / sizes["reference"],
+            "value/reference bytes": sizes["value"] / sizes["reference"],
         },
         "by_round": {k: [round(x, 3) for x in v] for k, v in times.items()},
     }

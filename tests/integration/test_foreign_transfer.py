@@ -299,3 +299,30 @@ def test_ctfs_ocm_wrote_verify_and_copy_to_a_registry(signed: Path, samples: Pat
         _cli("copy", ctf, mirror)
         report = _report(mirror, "--deep", "--public-key", str(key_files[1]))
         assert any(c["kind"] == "resource" and "an artifact set of" in c["detail"] for c in report["checks"]), name
+
+
+@pytest.mark.parametrize("edit", [_wrong_digest, _broken_signature], ids=["wrong-digest", "broken-signature"])
+@pytest.mark.parametrize("shape", ["v1-ctf", "v2-layout", "v2-registry"])
+def test_the_other_shapes_still_fail_on_what_is_wrong(signed: Path, samples: Path, tmp_path: Path, shape: str,
+                                                      registry: RegistryServer, key_files: tuple[Path, Path],
+                                                      edit: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """A wrong resource digest or a broken signature fails in a CTF of OCM v1's and after OCM v2's transfer."""
+    if shape == "v1-ctf":
+        to = f"ctf:{tmp_path / 'v1.tgz'}"
+        with _opened(to) as dst:
+            foreign.v1_transfer_ctf(open_source(f"oci-layout:{signed}"), LOCAL_BASE, dst, edit=edit)
+    else:
+        if shape == "v2-layout":
+            shutil.copytree(signed, tmp_path / "copy")
+            origin, to = f"oci-layout:{signed}", f"oci-layout:{tmp_path / 'copy'}"
+        else:
+            to = f"{registry.host}/{tmp_path.name.replace('_', '-').lower()}"
+            origin = f"{to}-published"
+            _cli(*publish_args(samples, origin, "--sign-key", str(key_files[0])))
+        with _opened(to) as dst:
+            foreign.v2_transfer(open_source(origin), dst, edit=lambda d: edit(foreign.v2_nulls(d)))
+    report = _report(to, "--public-key", str(key_files[1]), code=1)
+    failed = [c for c in report["checks"] if c["status"] == "failed"]
+    if edit is _wrong_digest:
+        assert any(c["kind"] == "resource" and "digest mismatch" in c["detail"] for c in failed), failed
+    assert any(c["kind"] == "signature" and not c["detail"].startswith("cosign:") for c in failed), failed

@@ -193,7 +193,8 @@ def v1_transfer_ctf(src: ReadOnlyTarget, src_base: str, dst: Target, *, version:
         _transfer(src, src_base, dst, version, edit, artefact, [])
 
 
-def _v2_nulls(descriptor: dict[str, Any]) -> dict[str, Any]:
+def v2_nulls(descriptor: dict[str, Any]) -> dict[str, Any]:
+    """What OCM v2 writes for empty lists and for a reference without a digest."""
     out = copy.deepcopy(descriptor)
     component = out["component"]
     for key in ("sources", "componentReferences", "repositoryContexts"):
@@ -204,12 +205,7 @@ def _v2_nulls(descriptor: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def v2_nulls(descriptor: dict[str, Any]) -> dict[str, Any]:
-    """What OCM v2 writes for empty lists and for a reference without a digest."""
-    return _v2_nulls(descriptor)
-
-
-def v2_transfer(src: ReadOnlyTarget, dst: Target, *, version: str = VERSION, edit: Edit = _v2_nulls) -> None:
+def v2_transfer(src: ReadOnlyTarget, dst: Target, *, version: str = VERSION, edit: Edit = v2_nulls) -> None:
     """OCM v2 `transfer` by reference: descriptors rewritten (`edit`, by default v2's nulls and empty digests),
     accesses unchanged, stored the way v2 stores them (JSON descriptor, `artifactType`), local blobs carried."""
     for cv in _components(src, version):
