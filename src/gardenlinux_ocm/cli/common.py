@@ -76,7 +76,7 @@ def registry_options(
     username: str | None, password_stdin: bool, plain_http: bool | None, ca_file: Path | None, insecure: bool
 ) -> RegistryOptions:
     """Registry options from the flags, `GL_OCM_REGISTRY_*` and the docker/podman auth files (the only place)."""
-    from ..oci.credentials import auth_file_candidates, credentials_lookup, load_auth_files
+    from ..oci.registry.credentials import auth_file_candidates, credentials_lookup, load_auth_files
     from ..targets import RegistryOptions
 
     explicit = None

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..oci.changes import OnChange
+from ..oci.copy.changes import OnChange
 from ..ocm.access import LOCAL_BASE, AccessMode
 
 __all__ = [

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import UsageError
-from ..oci.changes import OnChange
+from ..oci.copy.changes import OnChange
 from ..ocm.access import AccessMode
 from ..ocm.algorithms import ALGORITHM_HELP, DEFAULT_SIGNATURE_NAME, PSS_WARNING, SignatureAlgorithm
 from ..targets import DEFAULT_TARGET

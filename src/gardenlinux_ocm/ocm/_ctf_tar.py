@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from ..errors import TargetError
-from ..oci._layout_files import disk_errors
+from ..oci.layout.files import disk_errors
 from ._ctf_index import BLOBS_DIR, INDEX_FILE, ArtifactIndex
 
 __all__ = ["MTIME", "CTF_KIND", "pack", "unpack", "tar_header", "tar_padding"]

@@ -20,8 +20,8 @@ import requests.adapters
 import requests.auth
 import urllib3.exceptions
 
-from ..errors import DigestMismatch, UsageError
-from .model import REPOSITORY_RE, Descriptor, sha256_digest
+from ...errors import DigestMismatch, UsageError
+from ..model import REPOSITORY_RE, Descriptor, sha256_digest
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

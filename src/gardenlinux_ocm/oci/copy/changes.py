@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GlOcmError, NotFound, TargetError
-from .model import Descriptor, MediaType, is_manifest, parse_descriptor
-from .target import ReadOnlyTarget
+from ...errors import GlOcmError, NotFound, TargetError
+from ..model import Descriptor, MediaType, is_manifest, parse_descriptor
+from ..target import ReadOnlyTarget
 
 if TYPE_CHECKING:
-    from .copy import CopyRoot
+    from .model import CopyRoot
 
 __all__ = [
     "OnChange",

@@ -22,11 +22,11 @@ import oci.client
 import oci.model
 import requests
 
-from ..errors import RegistryError, TargetError
-from ._registry_errors import _CREDENTIALS_HINT, _is_html, _looks_like_registry, _refuse_plain_http
-from ._registry_http import _content_type, _is_loopback, _read_limited, _strip_query, _TlsSession, _UploadBody
-from ._registry_retry import _RegistryRetry, _Retry
-from .model import REPOSITORY_RE
+from ...errors import RegistryError, TargetError
+from ..model import REPOSITORY_RE
+from .errors import _CREDENTIALS_HINT, _is_html, _looks_like_registry, _refuse_plain_http
+from .http import _content_type, _is_loopback, _read_limited, _strip_query, _TlsSession, _UploadBody
+from .retry import _RegistryRetry, _Retry
 
 _log = logging.getLogger(__name__.rpartition(".")[0] + ".registry")  # log as the public module
 

@@ -22,9 +22,9 @@ from typing import Any, NoReturn
 import requests
 import urllib3.exceptions
 
-from ..errors import DigestMismatch, NotFound, RegistryError, TargetError
-from ._registry_http import _content_type, _read_limited, _strip_query
-from .model import Descriptor
+from ...errors import DigestMismatch, NotFound, RegistryError, TargetError
+from ..model import Descriptor
+from .http import _content_type, _read_limited, _strip_query
 
 _ERROR_BODY_LIMIT = 64 << 10
 _CREDENTIALS_HINT = (

@@ -44,10 +44,11 @@ from typing import BinaryIO
 import oci.client
 import requests
 
-from ..errors import DigestMismatch, NotFound, RegistryError, TargetError, UsageError
-from ._registry_auth import _Mode
-from ._registry_errors import _is_html, _Secrets
-from ._registry_http import (
+from ...errors import DigestMismatch, NotFound, RegistryError, TargetError, UsageError
+from ..model import DIGEST_RE, TAG_RE, Descriptor, MediaType, is_manifest, sha256_digest
+from .auth import _Mode
+from .errors import _is_html, _Secrets
+from .http import (
     _CHUNK,
     Timeouts,
     _BlobReader,
@@ -61,10 +62,9 @@ from ._registry_http import (
     _ShortBody,
     _TlsSession,
 )
-from ._registry_push import _MAX_MANIFEST_BYTES, _RegistryPush
-from ._registry_referrers import _RegistryReferrers
-from ._registry_retry import RetryPolicy, _RetryBudget
-from .model import DIGEST_RE, TAG_RE, Descriptor, MediaType, is_manifest, sha256_digest
+from .push import _MAX_MANIFEST_BYTES, _RegistryPush
+from .referrers import _RegistryReferrers
+from .retry import RetryPolicy, _RetryBudget
 
 __all__ = ["MANIFEST_ACCEPT", "RegistryTarget", "RetryPolicy", "Timeouts"]
 
