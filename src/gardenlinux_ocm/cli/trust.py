@@ -26,7 +26,15 @@ from .common import (
     registry_unset,
     with_registry_options,
 )
-from .options import OutputFormat, OutputOpt, SignerCommandOpt, SignerOutput, SignerOutputOpt, SignerPublicKeyOpt
+from .options import (
+    JobsOpt,
+    OutputFormat,
+    OutputOpt,
+    SignerCommandOpt,
+    SignerOutput,
+    SignerOutputOpt,
+    SignerPublicKeyOpt,
+)
 from .output import INDENT, fold, print_lines, shorten_digests
 
 if TYPE_CHECKING:
@@ -185,6 +193,7 @@ def register(app: typer.Typer) -> None:
             "--require-referrers",
             help="Fail when a file published as an OCI referrer is not one on the target (a copy made by a tool "
             "that does not carry referrers, such as ocm transfer); without it that is a warning.")] = False,
+        jobs: JobsOpt = 8,
         registry: RegistryFactory = registry_unset,
     ) -> None:
         """Verify a published release: descriptors, references, every resource, the release index, signatures.
@@ -209,7 +218,7 @@ def register(app: typer.Typer) -> None:
             with closing_target(open_source(target, opts)) as src:
                 return verify(src, name, version, deep=deep, public_keys=keys, signature_names=signature_name or [],
                               reference_bases=bases, open_registry=registry_opener(opts),
-                              image_signatures=image_signatures, require_referrers=require_referrers)
+                              image_signatures=image_signatures, require_referrers=require_referrers, jobs=jobs)
 
         report: VerifyReport = guard(run)
         _print_report(report, output, show)

@@ -94,6 +94,15 @@ class ContentWalker:
         self.target, self.deep = target, deep
         self.sizes_seen = size_source(target) is not SizeSource.PRESENCE
         self._nodes: dict[tuple[str, str], _Node] = {}
+        self._sizes: dict[tuple[str, str], int | None] = {}
+
+    def stored(self, repository: str, descriptor: Descriptor) -> int | None:
+        """The stored size of a blob (`oci.sizes.stored_size`), asked once per repository and digest: a resource's
+        blob and the same blob as a layer of its flavor manifest cost one HEAD."""
+        key = (repository, descriptor.digest)
+        if key not in self._sizes:
+            self._sizes[key] = stored_size(self.target, repository, descriptor)
+        return self._sizes[key]
 
     def check(self, repository: str, descriptor: Descriptor) -> GraphResult:
         """Every object reachable from `descriptor` in `repository`, each with the problems found on it."""
@@ -151,7 +160,7 @@ class ContentWalker:
         return _Node(None, n, ())
 
     def _stat(self, repository: str, descriptor: Descriptor, where: str) -> _Node:
-        size = stored_size(self.target, repository, descriptor)
+        size = self.stored(repository, descriptor)
         if size is None:
             return _Node(f"{where} ({descriptor.size} bytes) not found", 0, ())
         if size != descriptor.size:

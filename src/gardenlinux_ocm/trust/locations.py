@@ -10,6 +10,7 @@ same registry options as for the target); without it, such an access is reported
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Sequence
 
 from ..errors import UsageError
@@ -53,6 +54,7 @@ class Locations:
         self._bases = tuple(dict.fromkeys([home_base(home), *bases]))
         self._open = open_registry
         self._remote: dict[str, ReadOnlyTarget | str] = {}
+        self._lock = threading.Lock()  # resources are checked in parallel: each registry is opened once
 
     def locate(self, reference: str) -> Location | str:
         """Where `reference` (`[scheme://]<base>/<repository>[:tag][@digest]`) is, or why it cannot be looked at.
@@ -75,6 +77,10 @@ class Locations:
         return Location(remote, reference[len(parsed.host) + 1:])
 
     def _registry(self, host: str) -> ReadOnlyTarget | str:
+        with self._lock:
+            return self._opened(host)
+
+    def _opened(self, host: str) -> ReadOnlyTarget | str:
         if host not in self._remote:
             if self._open is None:
                 self._remote[host] = f"names another registry ({host}), which this check does not open"

@@ -15,9 +15,12 @@ check); only bad arguments raise.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped,unused-ignore]  # stubs are not a dependency
@@ -28,7 +31,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ..errors import NotFound
 from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, parse_descriptor, version_to_tag
 from ..oci.referrers import list_referrers
-from ..oci.sizes import stored_size
 from ..oci.target import ReadOnlyTarget
 from ..ocm.archives import TITLE
 from ..ocm.artifact_set import ArtifactSet, is_artifact_set, read_artifact_set
@@ -62,7 +64,7 @@ def verify(target: ReadOnlyTarget, component: str | None = None, version: str | 
            public_keys: Sequence[tuple[str | None, rsa.RSAPublicKey]] = (),
            signature_names: Sequence[str] = (), reference_bases: Sequence[str] = (),
            open_registry: Callable[[str], ReadOnlyTarget] | None = None, image_signatures: bool = True,
-           require_referrers: bool = False) -> VerifyReport:
+           require_referrers: bool = False, jobs: int = 1) -> VerifyReport:
     """Verify a component version and everything it references; `version=None` takes the newest on the target.
 
     `public_keys` pairs a signature name (None: any signature) with a key; `signature_names` without a key check
@@ -74,20 +76,23 @@ def verify(target: ReadOnlyTarget, component: str | None = None, version: str | 
     A file published as an OCI referrer whose referrer is not on the target (a copy by a tool that knows nothing
     of referrers, such as `ocm transfer`) is a warning, its own bytes checked as a resource; with
     `require_referrers` it fails. A referrer that is there but wrong always fails.
+
+    The resources of a component version are checked `jobs` at a time; the report does not depend on it.
     """
     name = component or default_component(target)
     locations = Locations(target, bases=reference_bases, open_registry=open_registry)
     try:
         return _verify(target, name, version, deep, public_keys, signature_names, locations, image_signatures,
-                       require_referrers)
+                       require_referrers, jobs)
     finally:
         locations.close()
 
 
 def _verify(target: ReadOnlyTarget, name: str, version: str | None, deep: bool,
             public_keys: Sequence[tuple[str | None, rsa.RSAPublicKey]], signature_names: Sequence[str],
-            locations: Locations, image_signatures: bool = True, require_referrers: bool = False) -> VerifyReport:
-    v = _Verifier(target, deep, locations, require_referrers)
+            locations: Locations, image_signatures: bool = True, require_referrers: bool = False,
+            jobs: int = 1) -> VerifyReport:
+    v = _Verifier(target, deep, locations, require_referrers, jobs)
     if version is None:
         try:
             versions = list_versions(target, name)
@@ -173,11 +178,24 @@ def _schema_problem(descriptor: Mapping[str, Any]) -> str | None:
     return None
 
 
+@dataclasses.dataclass(slots=True)
+class _Buffer:
+    """What the checks of one resource found, kept apart while resources are checked in parallel and merged in the
+    descriptor's order, so the report is the same whatever the scheduling."""
+
+    checks: list[Check] = dataclasses.field(default_factory=list)
+    images: list[tuple[Location, Descriptor, str, str]] = dataclasses.field(default_factory=list)
+    indexes: list[tuple[tuple[str, str], Location, str, Descriptor, str]] = dataclasses.field(default_factory=list)
+    oci: list[tuple[tuple[str, str], Descriptor, str]] = dataclasses.field(default_factory=list)
+
+
 class _Verifier(_SignatureChecks):
     def __init__(self, target: ReadOnlyTarget, deep: bool, locations: Locations,
-                 require_referrers: bool = False) -> None:
+                 require_referrers: bool = False, jobs: int = 1) -> None:
         self.target, self.deep, self.locations = target, deep, locations
-        self.require_referrers = require_referrers
+        self.require_referrers, self.jobs = require_referrers, max(1, jobs)
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self.checks: list[Check] = []
         self.loaded: dict[tuple[str, str], ComponentVersion | None] = {}
         self.order: list[tuple[str, str]] = []
@@ -191,9 +209,40 @@ class _Verifier(_SignatureChecks):
         self.walkers: dict[str, ContentWalker] = {}
 
     def walker(self, target: ReadOnlyTarget) -> ContentWalker:
-        if target.name not in self.walkers:
-            self.walkers[target.name] = ContentWalker(target, deep=self.deep)
-        return self.walkers[target.name]
+        with self._lock:
+            if target.name not in self.walkers:
+                self.walkers[target.name] = ContentWalker(target, deep=self.deep)
+            return self.walkers[target.name]
+
+    def add(self, kind: CheckKind, subject: str, ok: bool, detail: str, component: str,
+            skipped: bool = False, *, warning: bool = False) -> None:
+        buffer: _Buffer | None = getattr(self._local, "buffer", None)
+        check = Check(kind=kind, subject=subject, ok=ok, detail=detail, component=component, skipped=skipped,
+                      warning=warning)
+        (buffer.checks if buffer is not None else self.checks).append(check)
+
+    def check_resources(self, cv: ComponentVersion, key: tuple[str, str], resources: list[dict[str, Any]]) -> None:
+        """Check every resource, `jobs` at a time (each is mostly waiting for HEADs and GETs), and merge what each
+        found in the descriptor's order."""
+
+        def one(res: dict[str, Any]) -> _Buffer:
+            self._local.buffer = _Buffer()
+            try:
+                self.check_resource(cv, key, res)
+                return self._local.buffer  # type: ignore[no-any-return]  # set just above
+            finally:
+                self._local.buffer = None
+
+        if self.jobs == 1 or len(resources) < 2:
+            buffers = [one(res) for res in resources]
+        else:
+            with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="gl-ocm-verify") as pool:
+                buffers = list(pool.map(one, resources))
+        for buffer in buffers:
+            self.checks.extend(buffer.checks)
+            self.images.extend(buffer.images)
+            self.indexes.extend(buffer.indexes)
+            self.oci[key].extend(buffer.oci)
 
     # -- components and references
     def walk(self, name: str, version: str, stack: tuple[tuple[str, str], ...]) -> None:
@@ -221,8 +270,7 @@ class _Verifier(_SignatureChecks):
                  label)
         self.add_graph(self.target, cv.repository, cv.manifest_descriptor, _short(name), label)
         self.oci[key] = []
-        for res in _dicts(comp.get("resources")):
-            self.check_resource(cv, key, res)
+        self.check_resources(cv, key, _dicts(comp.get("resources")))
         path = (*stack, key)
         for ref, child in _references(cv):
             subject = f"{_short(name)} -> {ref.get('name', '?')}"
@@ -319,12 +367,15 @@ class _Verifier(_SignatureChecks):
                  subject: str, label: str) -> None:
         """Remember an OCI artefact a resource names, for the index and the cosign-format signature checks."""
         repo = where.rest
+        buffer: _Buffer | None = getattr(self._local, "buffer", None)
+        images, indexes, oci = (buffer.images, buffer.indexes, buffer.oci) if buffer is not None else \
+            (self.images, self.indexes, self.oci[key])
         for manifest in (found, moved) if moved is not None else (found,):  # a re-pointed tag's manifest too
-            self.images.append((where, manifest, f"{repo}:{tag}" if tag else subject, label))
+            images.append((where, manifest, f"{repo}:{tag}" if tag else subject, label))
         if found.media_type in INDEX_MEDIA_TYPES:
-            self.indexes.append((key, where, tag, found, subject))
+            indexes.append((key, where, tag, found, subject))
         else:  # index rows name what the index lists: the tag (e.g. gardenlinux:1473.0-aws-gardener_prod-amd64)
-            self.oci[key].append(((where.target.name, repo), found, f"{repo}:{tag}" if tag else subject))
+            oci.append(((where.target.name, repo), found, f"{repo}:{tag}" if tag else subject))
 
     def check_oci_blob(self, where: Location, access: Mapping[str, Any], digest: Mapping[str, Any], subject: str,
                        label: str) -> None:
@@ -339,7 +390,7 @@ class _Verifier(_SignatureChecks):
         blob = Descriptor(media_type=str(access.get("mediaType") or "application/octet-stream"), digest=blob_digest,
                           size=size)
         try:
-            stored = stored_size(target, repo, blob)
+            stored = self.walker(target).stored(repo, blob)
             if stored is None:
                 problems.append(f"blob {blob_digest} ({size} bytes) not found in {repo}")
             elif stored != size:
@@ -449,7 +500,7 @@ class _Verifier(_SignatureChecks):
             return None
         problems = []
         try:  # the stored size, from a stat (or a HEAD): never the content
-            size = stored_size(self.target, cv.repository, layer)
+            size = self.walker(self.target).stored(cv.repository, layer)
             if size is None:
                 problems.append(f"blob {layer.digest} ({layer.size} bytes) not found in {cv.repository}")
             elif size != layer.size:
