@@ -15,6 +15,7 @@ __all__ = [
     "TargetError",
     "NotFound",
     "DigestMismatch",
+    "RefusedDocument",
     "RegistryError",
     "VerificationError",
     "SigningError",
@@ -83,6 +84,10 @@ class NotFound(TargetError):
 
 class DigestMismatch(TargetError):
     """Content did not hash to the digest (or size) that its descriptor names."""
+
+
+class RefusedDocument(TargetError):
+    """What a peer sent is beyond a bound (size, depth, YAML anchors or tags) of `bounded.py`; names the bound."""
 
 
 class RegistryError(TargetError):

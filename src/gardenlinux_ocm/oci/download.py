@@ -22,13 +22,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..bounded import LIMITS, json_document
 from ..errors import DigestMismatch, NotFound, TargetError, UsageError, VerificationError
 from ._download_files import A_DIRECTORY, SAME, disk_errors, inspect, place, sync_directory, temporary
 from .changes import OnChange
@@ -166,7 +166,7 @@ def flavor_files(manifest: bytes, where: str) -> tuple[FlavorFile, ...]:
     """The files of a flavor manifest, in layer order; raises `VerificationError` listing every unsafe or duplicate
     title (and any malformed layer) at once."""
     try:
-        doc = json.loads(manifest)
+        doc = json_document(manifest, what="manifest", where=where, limit=LIMITS.manifest)
     except ValueError as e:
         raise VerificationError(f"{where}: the manifest is not JSON ({e})") from e
     if not isinstance(doc, dict):
@@ -251,7 +251,8 @@ def read_flavor(src: ReadOnlyTarget, repository: str, version: str, flavor: str
                                 f"{MAX_MANIFEST >> 20} MiB a flavor manifest may have")
     data = _read_manifest(src, repository, descriptor, where)
     files = flavor_files(data, where)
-    expected = (json.loads(data).get("annotations") or {}).get(REFERRERS_ANNOTATION)
+    doc = json_document(data, what="manifest", where=where, limit=LIMITS.manifest)
+    expected = (doc.get("annotations") or {}).get(REFERRERS_ANNOTATION)
     if expected:
         files = _with_referrers(src, repository, descriptor, files, where)
     return tag, descriptor, files

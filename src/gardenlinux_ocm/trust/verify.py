@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ import ocm
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..bounded import json_document
 from ..errors import NotFound
 from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, parse_descriptor, version_to_tag
 from ..oci.referrers import list_referrers
@@ -322,7 +322,8 @@ class _Verifier(_SignatureChecks):
         blob = "sha256:" + str(_dict(res.get("digest")).get("value", ""))
         try:
             referrer = parse_descriptor(_dict(entry))
-            doc = json.loads(read_small(target, repo, referrer.bare(), MAX_MANIFEST))
+            doc = json_document(read_small(target, repo, referrer.bare(), MAX_MANIFEST), what="manifest",
+                                where=f"{repo}@{referrer.digest}", limit=MAX_MANIFEST)
             layers = [str(_dict(layer).get("digest")) for layer in _dicts(doc.get("layers"))]
             of = parse_descriptor(_dict(doc.get("subject")))
             listing = list_referrers(target, repo, of)
@@ -412,7 +413,8 @@ class _Verifier(_SignatureChecks):
             for where, index in candidates:
                 try:
                     with target.fetch(repo, index) as f:
-                        doc = json.loads(f.read(MAX_MANIFEST))
+                        doc = json_document(f.read(MAX_MANIFEST + 1), what="image index", where=where,
+                                            limit=MAX_MANIFEST)
                     listed = {str(m.get("digest")) for m in doc.get("manifests") or []}
                 except TARGET_ERRORS as e:
                     self.add(CheckKind.INDEX, index_subject, False, f"{where}: unreadable: {_message(e)}", label)
