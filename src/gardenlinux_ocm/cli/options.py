@@ -142,6 +142,17 @@ class SignerOutput(StrEnum):
 
 
 SignerOutputOpt = Annotated[SignerOutput, typer.Option("--signer-output", help="What --signer-command prints.")]
+SignerTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--signer-timeout",
+        metavar="SECONDS",
+        min=0.001,
+        envvar="GL_OCM_SIGNER_TIMEOUT",
+        help="Stop --signer-command after this long per signature (it fails, nothing is written); it may print "
+        "at most 16 KiB.",
+    ),
+]
 SignerPublicKeyOpt = Annotated[
     Path | None,
     typer.Option(

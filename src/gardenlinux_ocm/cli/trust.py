@@ -17,7 +17,15 @@ import typer
 from ..errors import UsageError
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
 from .common import RegistryFactory, closing_target, guard, make_signer, out, registry_unset, with_registry_options
-from .options import OutputFormat, OutputOpt, SignerCommandOpt, SignerOutput, SignerOutputOpt, SignerPublicKeyOpt
+from .options import (
+    OutputFormat,
+    OutputOpt,
+    SignerCommandOpt,
+    SignerOutput,
+    SignerOutputOpt,
+    SignerPublicKeyOpt,
+    SignerTimeoutOpt,
+)
 from .output import INDENT, fold, print_lines, shorten_digests
 
 if TYPE_CHECKING:
@@ -215,6 +223,7 @@ def register(app: typer.Typer) -> None:
         signer_command: SignerCommandOpt = None,
         signer_output: SignerOutputOpt = SignerOutput.RAW,
         signer_public_key: SignerPublicKeyOpt = None,
+        signer_timeout: SignerTimeoutOpt = 60.0,
         output: OutputOpt = OutputFormat.TABLE,
         registry: RegistryFactory = registry_unset,
     ) -> None:
@@ -238,7 +247,7 @@ def register(app: typer.Typer) -> None:
         def run() -> SignResult:
             name, version = parse_component(component, require_version=True)
             key = make_signer(private_key, key_password_file, signer_command, signer_output, signer_public_key,
-                              key_option="--private-key")
+                              key_option="--private-key", timeout=signer_timeout)
             if key is None:
                 raise UsageError("nothing to sign with: give --private-key or --signer-command")
             opts = registry()

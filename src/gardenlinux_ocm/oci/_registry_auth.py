@@ -22,6 +22,7 @@ import oci.client
 import oci.model
 import requests
 
+from ..bounded import LIMITS
 from ..errors import RegistryError, TargetError
 from ._registry_errors import _CREDENTIALS_HINT, _is_html, _looks_like_registry, _refuse_plain_http
 from ._registry_http import _content_type, _is_loopback, _read_limited, _strip_query, _TlsSession, _UploadBody
@@ -239,7 +240,7 @@ class _RegistryAuth(_RegistryRetry):
         auth = self._creds
 
         def attempt() -> requests.Response:
-            return self._checked(self._session.get(url, auth=auth, timeout=self._timeout))
+            return self._checked(self._session.get(url, auth=auth, timeout=self._timeout, stream=True))
 
         with self._retrying("GET", f"token for {self._netloc}", self._realm, attempt) as response:
             if response.status_code in (401, 403):
@@ -253,7 +254,8 @@ class _RegistryAuth(_RegistryRetry):
                 )
             if response.status_code != 200:
                 self._fail(response, "GET", f"token for {self._netloc}")
-            document = self._json(response, "GET", self._realm, f"token for {self._netloc}")
+            document = self._json(response, "GET", self._realm, f"token for {self._netloc}",
+                                  what="token answer", limit=LIMITS.token)
         token = document.get("token") or document.get("access_token")
         if not isinstance(token, str) or not token:
             raise self._not_a_registry("a token answer without a token", "GET", self._realm, self._netloc)

@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import io
 import ipaddress
-import json
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -20,7 +20,8 @@ import requests.adapters
 import requests.auth
 import urllib3.exceptions
 
-from ..errors import DigestMismatch, UsageError
+from ..bounded import LIMITS, json_document
+from ..errors import DigestMismatch, RegistryError, UsageError
 from .model import REPOSITORY_RE, Descriptor, sha256_digest
 
 if TYPE_CHECKING:
@@ -57,12 +58,45 @@ class _TlsSession(requests.Session):
         self.mount("https://", adapter)
         self.mount("http://", adapter)
 
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """The redirect's location, refused (a final `RegistryError`) unless it is an http(s) URL with a host.
+
+        requests would otherwise fail on `file:` ("No connection adapters") or raise a bare `ValueError` for a
+        malformed host such as `http://[::1`; the refusal comes before anything of the answer is used.
+        """
+        location: str | None = super().get_redirect_target(resp)
+        if location is None:
+            return None
+        _check_redirect(resp, location)
+        return location
+
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
     ) -> Any:  # signature of requests.Session
         if verify is None or verify is True:
             verify = self.verify
         return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
+def _check_redirect(resp: requests.Response, location: str) -> None:
+    shown = location.split("?", 1)[0][:200]
+    try:
+        parts = urllib.parse.urlsplit(urllib.parse.urljoin(resp.url, location))
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        host, parts = None, None
+    if parts is not None and parts.scheme in ("http", "https") and host:
+        return
+    origin = _strip_query(resp.url) if resp.url else "the registry"
+    why = "is no http(s) URL" if parts is not None and parts.scheme not in ("http", "https") else "is malformed"
+    raise RegistryError(
+        f"{origin} answered {resp.status_code} with a redirect to {shown!r}, which {why}; refused, nothing was read "
+        "from it",
+        method=resp.request.method or "" if resp.request is not None else "",
+        url=origin,
+        status=resp.status_code,
+        hint="a registry may redirect reads to http(s) storage only; check the registry and any proxy in between",
+    )
 
 
 class _Adapter(requests.adapters.HTTPAdapter):
@@ -261,18 +295,33 @@ def _read_limited(response: requests.Response, limit: int) -> bytes:
     return b"".join(chunks)[:limit]
 
 
-def _read_body(response: requests.Response, limit: int, reference: str) -> bytes:
+def _read_body(response: requests.Response, limit: int, reference: str, *, seconds: float | None = None) -> bytes:
     """The whole body (up to `limit` bytes), or `_ShortBody` when it ends before its Content-Length.
 
-    Transport errors propagate (the retry loop treats them as transient); unlike `_read_limited`, which is for error
-    bodies, nothing is swallowed.
+    The body is read as it arrives (`read1`), so that a peer trickling bytes within the read timeout still ends at
+    `seconds` (a final `RegistryError`, never retried). Transport errors propagate (the retry loop treats them as
+    transient); unlike `_read_limited`, which is for error bodies, nothing is swallowed.
     """
     chunks, total = [], 0
-    for chunk in response.iter_content(min(limit, _CHUNK)):
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while total < limit:
+        if deadline is not None and time.monotonic() > deadline:
+            response.close()
+            raise RegistryError(
+                f"the body of {reference} did not arrive within {seconds:g} s, the deadline of an operation",
+                reference=reference,
+                hint="the registry or the network stalls; try again later, or raise GL_OCM_DEADLINE",
+            )
+        try:
+            chunk = response.raw.read1(min(limit - total, _CHUNK), decode_content=True)
+        except urllib3.exceptions.ProtocolError as e:
+            raise requests.exceptions.ChunkedEncodingError(e) from e
+        except urllib3.exceptions.ReadTimeoutError as e:
+            raise requests.exceptions.ReadTimeout(e) from e
+        if not chunk:
+            break
         chunks.append(chunk)
         total += len(chunk)
-        if total >= limit:
-            break
     length = response.headers.get("Content-Length", "")
     identity = response.headers.get("Content-Encoding", "identity").lower() in ("", "identity")
     if identity and length.isdigit() and total < min(int(length), limit):
@@ -308,9 +357,9 @@ def _check_digest(size: int, digest: str, descriptor: Descriptor, reference: str
         raise DigestMismatch(f"{reference}: {source} has content with digest {digest}", reference=reference)
 
 
-def _json_media_type(data: bytes) -> str | None:
+def _json_media_type(data: bytes, where: str = "the registry") -> str | None:
     try:
-        document = json.loads(data)
+        document = json_document(data, what="manifest", where=where, limit=LIMITS.manifest)
     except ValueError:
         return None
     media_type = document.get("mediaType") if isinstance(document, dict) else None

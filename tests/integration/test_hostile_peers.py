@@ -1,0 +1,232 @@
+"""Peers that lie: a registry or token service on loopback that misbehaves on purpose, and hand-made archives.
+
+Each case runs `gl-ocm` in a subprocess against a `HostilePeer` that serves the published release 1473.0 as a
+registry would, except for the one answer the case spoils. It asserts the exit code, one paragraph without a
+traceback, that nothing was written, the time bound and the child's peak RSS. The bounds are set small through the
+environment (`GL_OCM_READ_TIMEOUT`, `GL_OCM_DEADLINE`, `GL_OCM_RETRY_BUDGET`), as a user would set them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gardenlinux_ocm.oci.layout import LayoutTarget
+from support.hostile_peer import Answer, HostilePeer, Misbehaviour, Run, run_gl_ocm
+from support.release import VERSION
+
+COMPONENT = f"github.com/gardenlinux/gardenlinux:{VERSION}"
+BOUNDS = {"GL_OCM_CONNECT_TIMEOUT": "2", "GL_OCM_READ_TIMEOUT": "1", "GL_OCM_DEADLINE": "3",
+          "GL_OCM_RETRY_BUDGET": "5"}
+SECONDS = 20  # interpreter start, the deadline of one operation, a read timeout, and slack for a loaded machine
+PEAK_MIB = 100
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.fixture
+def peer(published: Path) -> Iterator[HostilePeer]:
+    with HostilePeer(published) as p:
+        yield p
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> str:
+    directory = tmp_path / "home"
+    directory.mkdir()
+    return str(directory)
+
+
+def flavor(published: Path) -> str:
+    """A flavor of the published release, CNAME-ARCH."""
+    prefix = f"{VERSION}-"
+    tags = LayoutTarget(published, read_only=True).tags("gardenlinux")
+    return next(t[len(prefix):] for t in tags if t.startswith(prefix) and "container" not in t and "." not in t[7:])
+
+
+def refused(run: Run, code: int, *expected: str) -> str:
+    """The run failed with `code` in bounded time and memory, with one paragraph (error, hint) on stderr; `verify`
+    reports a failed check in its report instead."""
+    print(f"\n{run.seconds:.1f} s, {run.peak_mib:.0f} MiB: {' '.join(run.output.split())[-300:]}")  # with -s
+    assert run.code == code, run.output
+    assert "Traceback" not in run.output, run.output
+    assert run.seconds < SECONDS, f"{run.seconds:.1f} s: {run.output}"
+    assert run.peak_mib < PEAK_MIB, f"{run.peak_mib:.0f} MiB: {run.output}"
+    if "verification failed:" in run.stdout and not run.stderr.strip():
+        flat = " ".join(run.stdout.split())
+        assert all(e in flat for e in expected), flat
+        return flat
+    lines = [line for line in run.stderr.splitlines() if not line.startswith(("WARNING ", "INFO "))]
+    text = "\n".join(lines).strip()
+    assert text.startswith("error:"), run.stderr
+    assert "\n\n" not in text, run.stderr
+    flat = " ".join(text.split())
+    for e in expected:
+        assert e in flat, flat
+    return flat
+
+
+def _tree(directory: Path) -> dict[str, str]:
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()} if directory.exists() else {}
+
+
+# -- class 1: documents nested 100,000 deep ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["verify", "copy", "download"])
+def test_a_deeply_nested_manifest_is_refused(peer: HostilePeer, published: Path, tmp_path: Path, home: str,
+                                             command: str) -> None:
+    out = tmp_path / "out"
+    if command == "verify":
+        peer.on("*", r"^/v2/component-descriptors/.*/manifests/", Answer.json_bytes(DEEP))
+        args = ["verify", peer.host, COMPONENT]
+    elif command == "copy":
+        peer.on("*", r"/manifests/", Answer.json_bytes(DEEP))
+        args = ["copy", peer.host, f"oci-layout:{out}"]
+    else:
+        peer.on("*", r"^/v2/gardenlinux/manifests/", Answer.json_bytes(DEEP))
+        args = ["download", peer.host, VERSION, "--flavor", flavor(published), "-o", str(out)]
+    refused(run_gl_ocm(args, home=home, env=BOUNDS), 1, "nested deeper than 64 levels")
+    assert _tree(out) == {}
+
+
+@pytest.mark.parametrize("body", [b'{"token": ' + b"[" * 100_000, None], ids=["deep", "endless"])
+def test_a_hostile_token_answer_is_refused(peer: HostilePeer, home: str, body: bytes | None) -> None:
+    realm = f'Bearer realm="http://{peer.host}/token",service="hostile"'
+    peer.on("GET", r"^/v2/$", Answer(status=401, headers={"WWW-Authenticate": realm}))
+    if body is None:
+        peer.on("GET", r"^/token", Answer.json_bytes(b'{"token": "', media_type="application/json",
+                                                     misbehaviour=Misbehaviour.ENDLESS))
+        expected = "more than 256 KiB"
+    else:
+        peer.on("GET", r"^/token", Answer.json_bytes(body, media_type="application/json"))
+        expected = "nested deeper than 64 levels"
+    refused(run_gl_ocm(["verify", peer.host, COMPONENT], home=home, env=BOUNDS), 1, expected)
+
+
+# -- class 5: stalls ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("misbehaviour", "path"),
+    [
+        (Misbehaviour.LONG_HEADER, r"/manifests/"),
+        (Misbehaviour.BROKEN_CHUNKED, r"/manifests/"),
+        (Misbehaviour.STALL, r"/manifests/"),
+        (Misbehaviour.SILENT, r"/manifests/"),
+        (Misbehaviour.TRICKLE, r"/manifests/"),
+        (Misbehaviour.STALL, r"/blobs/"),
+        (Misbehaviour.SILENT, r"/blobs/"),
+    ],
+    ids=["long-header", "broken-chunked", "stall-after-headers", "silent", "trickle", "blob-stall", "blob-silent"],
+)
+def test_a_stalled_registry_ends_in_bounded_time(peer: HostilePeer, published: Path, tmp_path: Path, home: str,
+                                                 misbehaviour: Misbehaviour, path: str) -> None:
+    body = b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}'
+    peer.on("GET", path, Answer.json_bytes(body, misbehaviour=misbehaviour, interval=0.4))
+    out = tmp_path / "out"
+    run = run_gl_ocm(["download", peer.host, VERSION, "--flavor", flavor(published), "-o", str(out)],
+                     home=home, env=BOUNDS)
+    refused(run, 1)
+    assert not [p for p in out.rglob("*") if p.is_file()] if out.exists() else True
+
+
+def test_a_catalog_that_always_fails_ends_at_the_deadline(peer: HostilePeer, tmp_path: Path, home: str) -> None:
+    peer.on("GET", r"^/v2/_catalog", Answer(status=500, body=b"no"))
+    out = tmp_path / "out"
+    text = refused(run_gl_ocm(["copy", peer.host, f"oci-layout:{out}"], home=home, env=BOUNDS), 1, "_catalog")
+    assert "deadline" in text or "budget" in text
+    assert _tree(out) == {}
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "inf"])
+def test_a_bound_that_is_no_number_of_seconds_is_bad_input(peer: HostilePeer, home: str, value: str) -> None:
+    run = run_gl_ocm(["verify", peer.host, COMPONENT], home=home, env={**BOUNDS, "GL_OCM_DEADLINE": value})
+    refused(run, 2, f"GL_OCM_DEADLINE={value!r} is no number of seconds")
+    assert peer.seen == []
+
+
+# -- class 7: redirects elsewhere -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("location", "why"),
+    [("file:///etc/passwd", "is no http(s) URL"), ("http://[::1", "is malformed")],
+    ids=["file", "malformed"],
+)
+def test_a_blob_redirect_elsewhere_is_refused(peer: HostilePeer, published: Path, tmp_path: Path, home: str,
+                                              location: str, why: str) -> None:
+    peer.on("GET", r"/blobs/", Answer.redirect(location))
+    out = tmp_path / "out"
+    run = run_gl_ocm(["download", peer.host, VERSION, "--flavor", flavor(published), "-o", str(out)],
+                     home=home, env=BOUNDS)
+    refused(run, 1, why, "refused")
+    assert _tree(out) == {}
+
+
+# -- hand-made archives -------------------------------------------------------------------------------------------
+
+
+def test_a_ctf_with_a_damaged_deflate_stream_is_refused(tmp_path: Path, home: str, published: Path) -> None:
+    ctf = tmp_path / "release.tgz"
+    good = run_gl_ocm(["copy", f"oci-layout:{published}", f"ctf:{ctf}"], home=home)
+    assert good.code == 0, good.output
+    data = bytearray(ctf.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)  # zeros in the middle of the deflate stream
+    ctf.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    refused(run_gl_ocm(["copy", f"ctf:{ctf}", f"oci-layout:{out}"], home=home), 2, "cannot decompress")
+    assert _tree(out) == {}
+
+
+def _archive(directory: Path, descriptor: str) -> Path:
+    directory.mkdir()
+    (directory / "component-descriptor.yaml").write_text(descriptor)
+    (directory / "blobs").mkdir()
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "expected"),
+    [
+        ("meta: {schemaVersion: v2}\ncomponent: " + "[" * 50_000, "nested deeper than 64 levels"),
+        ("meta: {schemaVersion: v2}\ncomponent:\n  name: x\n  labels:\n    - &a [lol, lol, lol]\n    - [*a, *a, *a]\n",
+         "anchors or aliases"),
+    ],
+    ids=["deep", "aliases"],
+)
+@pytest.mark.parametrize("command", ["cloud-profile", "verify", "copy"])
+def test_a_hostile_descriptor_in_a_component_archive_is_refused(tmp_path: Path, home: str, descriptor: str,
+                                                               expected: str, command: str) -> None:
+    archive = _archive(tmp_path / "ca", descriptor)
+    out = tmp_path / "out"
+    args = {
+        "cloud-profile": ["cloud-profile", f"ca:{archive}", VERSION, "-p", "aws"],
+        "verify": ["verify", f"ca:{archive}"],
+        "copy": ["copy", f"ca:{archive}", f"oci-layout:{out}"],
+    }[command]
+    refused(run_gl_ocm(args, home=home), 1, expected)
+    assert _tree(out) == {}
+
+
+# -- external signers -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signer", "expected"),
+    [("sleep 30", "did not finish within 1 s"), ("yes", "more than")],
+    ids=["never-exits", "endless-output"],
+)
+def test_a_hostile_signer_is_stopped(published: Path, tmp_path: Path, home: str, signer: str, expected: str) -> None:
+    layout = tmp_path / "oci"
+    shutil.copytree(published, layout)
+    before = _tree(layout)
+    run = run_gl_ocm(["sign", f"oci-layout:{layout}", COMPONENT, "--signer-command", signer, "--signer-timeout", "1"],
+                     home=home)
+    refused(run, 2, expected)
+    assert _tree(layout) == before
