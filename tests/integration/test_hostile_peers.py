@@ -9,6 +9,7 @@ environment (`GL_OCM_READ_TIMEOUT`, `GL_OCM_DEADLINE`, `GL_OCM_RETRY_BUDGET`), a
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,3 +231,52 @@ def test_a_hostile_signer_is_stopped(published: Path, tmp_path: Path, home: str,
                      home=home)
     refused(run, 2, expected)
     assert _tree(layout) == before
+
+
+# -- class 8: all or nothing ----------------------------------------------------------------------------------------
+
+
+def _flavor_layers(published: Path, name: str) -> list[dict[str, object]]:
+    target = LayoutTarget(published, read_only=True)
+    descriptor = target.resolve("gardenlinux", f"{VERSION}-{name}")
+    with target.fetch("gardenlinux", descriptor) as f:
+        layers: list[dict[str, object]] = json.loads(f.read())["layers"]
+    return layers
+
+
+@pytest.mark.parametrize("lie", ["digest", "size"])
+def test_a_download_that_fails_half_way_keeps_no_file(peer: HostilePeer, published: Path, tmp_path: Path, home: str,
+                                                      lie: str) -> None:
+    name = flavor(published)
+    last = _flavor_layers(published, name)[-1]
+    size = int(str(last["size"]))
+    body = b"x" * size if lie == "digest" else b"x" * (size + 10)
+    peer.on("GET", f"/blobs/{last['digest']}", Answer(body=body))
+    out = tmp_path / "out"
+    refused(run_gl_ocm(["download", peer.host, VERSION, "--flavor", name, "-o", str(out)], home=home, env=BOUNDS), 1)
+    assert not out.exists()  # every other file was complete and checked, but none is kept under its name
+
+
+def test_a_download_from_a_damaged_layout_keeps_no_file(published: Path, tmp_path: Path, home: str) -> None:
+    layout = tmp_path / "oci"
+    shutil.copytree(published, layout)
+    name = flavor(published)
+    last = _flavor_layers(published, name)[-1]
+    blob = layout / "gardenlinux" / "blobs" / "sha256" / str(last["digest"]).removeprefix("sha256:")
+    blob.unlink()  # a hard link: write a new file, not into the shared one
+    blob.write_bytes(b"x" * int(str(last["size"])))
+    out = tmp_path / "out"
+    refused(run_gl_ocm(["download", f"oci-layout:{layout}", VERSION, "--flavor", name, "-o", str(out)], home=home), 1,
+            "does not match its descriptor")
+    assert not out.exists()
+
+
+def test_a_copy_from_a_ctf_that_lacks_a_blob_writes_nothing(published: Path, tmp_path: Path, home: str) -> None:
+    ctf = tmp_path / "ctf"
+    assert run_gl_ocm(["copy", f"oci-layout:{published}", f"ctf:{ctf}"], home=home).code == 0
+    last = _flavor_layers(published, flavor(published))[-1]
+    (ctf / "blobs" / str(last["digest"]).replace(":", ".")).unlink()
+    out = tmp_path / "out"
+    refused(run_gl_ocm(["copy", f"ctf:{ctf}", f"oci-layout:{out}"], home=home), 1, "the source does not hold it")
+    assert _tree(out) == {}
+
