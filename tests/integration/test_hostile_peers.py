@@ -280,3 +280,13 @@ def test_a_copy_from_a_ctf_that_lacks_a_blob_writes_nothing(published: Path, tmp
     refused(run_gl_ocm(["copy", f"ctf:{ctf}", f"oci-layout:{out}"], home=home), 1, "the source does not hold it")
     assert _tree(out) == {}
 
+
+# -- class 9: aliases on a registry ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alias", ["1474.0", "1473.0-aws-gardener_prod-amd64", "1473.0-container-amd64",
+                                   "latest.sig", "sha256-" + "b" * 64])
+def test_an_alias_that_is_a_release_tag_is_refused_before_any_request(peer: HostilePeer, home: str,
+                                                                     alias: str) -> None:
+    refused(run_gl_ocm(["tag", peer.host, VERSION, "--alias", alias], home=home, env=BOUNDS), 2, repr(alias))
+    assert peer.seen == []
