@@ -20,6 +20,7 @@ __all__ = [
     "VerificationError",
     "SigningError",
     "GardenerError",
+    "NoPublishedImages",
 ]
 
 
@@ -122,3 +123,9 @@ class SigningError(GlOcmError):
 class GardenerError(GlOcmError):
     """A release cannot be turned into what a Gardener consumer needs (a CloudProfile's machine images): names the
     release and the provider."""
+
+
+class NoPublishedImages(GardenerError):
+    """The provider, flavor flags or variant asked for select no published image of the release: bad input."""
+
+    exit_code = 2

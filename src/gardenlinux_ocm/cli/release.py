@@ -45,6 +45,7 @@ from .options import (
     SignerPublicKeyOpt,
     SignerTimeoutOpt,
     VersionArg,
+    version_option,
 )
 from .output import copy_summary, progress, publish_summary
 
@@ -333,7 +334,8 @@ def register(app: typer.Typer) -> None:
             str, typer.Argument(metavar="TARGET", help="oci-layout:DIR, ctf:PATH or a registry base.")
         ],
         version: Annotated[
-            str | None, typer.Option("--version", metavar="VERSION", help="Copy only this release.")
+            str | None, typer.Option("--version", metavar="VERSION", help="Copy only this release.",
+                                     callback=version_option)
         ] = None,
         jobs: JobsOpt = 4,
         output: OutputOpt = OutputFormat.TABLE,

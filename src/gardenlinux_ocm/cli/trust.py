@@ -48,6 +48,14 @@ def parse_component(text: str | None, *, require_version: bool) -> tuple[str | N
         raise UsageError(f"{text!r} is not COMPONENT[:VERSION]", hint="e.g. github.com/gardenlinux/gardenlinux:1473.0")
     if require_version and not version:
         raise UsageError(f"{text!r} names no version", hint=f"write {name}:VERSION")
+    from ..oci.model import REPOSITORY_RE, TAG_RE, version_to_tag
+
+    if not REPOSITORY_RE.match(f"component-descriptors/{name}"):
+        raise UsageError(f"{text!r}: {name!r} is no component name", hint="e.g. github.com/gardenlinux/gardenlinux "
+                         "(lower-case letters, digits, '.', '_', '-' and '/')")
+    if version and not TAG_RE.match(version_to_tag(version)):
+        raise UsageError(f"{text!r}: {version!r} is no component version (it cannot be an OCI tag)",
+                         hint="e.g. github.com/gardenlinux/gardenlinux:1473.0")
     return name, version or None
 
 
