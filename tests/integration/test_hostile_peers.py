@@ -8,6 +8,7 @@ environment (`GL_OCM_READ_TIMEOUT`, `GL_OCM_DEADLINE`, `GL_OCM_RETRY_BUDGET`), a
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -290,3 +291,43 @@ def test_an_alias_that_is_a_release_tag_is_refused_before_any_request(peer: Host
                                                                      alias: str) -> None:
     refused(run_gl_ocm(["tag", peer.host, VERSION, "--alias", alias], home=home, env=BOUNDS), 2, repr(alias))
     assert peer.seen == []
+
+
+# -- class 11: credentials and token realms ------------------------------------------------------------------------
+
+USER, PASSWORD, TOKEN = "alice", "Pa55-not-to-be-seen", "tok-not-to-be-seen-0123456789"
+CREDENTIALS = {"GL_OCM_REGISTRY_USERNAME": USER, "GL_OCM_REGISTRY_PASSWORD": PASSWORD}
+
+
+def _secrets() -> list[str]:
+    basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    return [PASSWORD, basic, TOKEN]
+
+
+def test_credentials_never_go_over_plain_http_to_another_host(peer: HostilePeer, home: str) -> None:
+    realm = f'Bearer realm="http://{peer.host}/token",service="hostile"'  # 127.0.0.1, the registry named localhost
+    peer.on("GET", r"^/v2/$", Answer(status=401, headers={"WWW-Authenticate": realm}))
+    peer.on("GET", r"^/token", Answer.json_bytes(json.dumps({"token": TOKEN}).encode(), media_type="application/json"))
+    run = run_gl_ocm(["--verbose", "verify", f"localhost:{peer.port}", COMPONENT], home=home,
+                     env={**BOUNDS, **CREDENTIALS})
+    assert run.code == 1, run.output
+    assert "refusing to send the credentials" in run.output and "another host" in run.output
+    assert not [s for s in peer.seen if s.path.startswith("/token")]
+    assert not [s for s in peer.seen if "Authorization" in s.headers]
+    assert not any(secret in run.output for secret in _secrets())
+
+
+def test_verbose_logs_never_show_a_credential(peer: HostilePeer, home: str) -> None:
+    """The registry's own host, another port in real life: the token flow runs, and no log line shows a secret."""
+    realm = f'Bearer realm="http://{peer.host}/token",service="hostile"'
+    peer.on("GET", r"^/v2/$", Answer(status=401, headers={"WWW-Authenticate": realm}))
+    peer.on("GET", r"^/token", Answer.json_bytes(json.dumps({"token": TOKEN}).encode(), media_type="application/json"))
+    peer.on("*", r"/manifests/", Answer(status=500, body=f"Authorization: Bearer {TOKEN} rejected".encode()))
+    run = run_gl_ocm(["--verbose", "verify", peer.host, COMPONENT], home=home, env={**BOUNDS, **CREDENTIALS})
+    assert run.code == 1, run.output
+    assert "DEBUG" in run.output  # the logs were on
+    asked = [s for s in peer.seen if s.path.startswith("/token")]
+    assert asked and asked[0].headers.get("Authorization", "").startswith("Basic ")
+    assert any(s.headers.get("Authorization") == f"Bearer {TOKEN}" for s in peer.seen)
+    leaked = [secret for secret in _secrets() if secret in run.output]
+    assert not leaked, run.output

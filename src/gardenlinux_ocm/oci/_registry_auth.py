@@ -229,9 +229,15 @@ class _RegistryAuth(_RegistryRetry):
     def _fetch_token(self, scopes: tuple[str, ...]) -> tuple[str, float]:
         """The bearer-token flow of the distribution spec: GET realm?service=&scope=... with basic credentials."""
         realm = urllib.parse.urlsplit(self._realm)
-        realm_host = realm.hostname or ""
-        if self._creds is not None and realm.scheme != "https" and not _is_loopback(realm_host):
-            raise _refuse_plain_http(realm.netloc)
+        if self._creds is not None and not may_send_credentials(self._api, self._realm):
+            raise RegistryError(
+                f"refusing to send the credentials for {self._netloc} over plain HTTP to its token service "
+                f"{realm.netloc}, which is another host",
+                method="GET",
+                url=_strip_query(self._realm),
+                hint="credentials go to a token service on another host over HTTPS only; the registry must name an "
+                "https:// realm (or serve tokens on its own host)",
+            )
         params = [("service", self._service)] if self._service else []
         if self._creds is not None:
             params.append(("account", self._creds[0]))
@@ -309,6 +315,26 @@ class _RegistryAuth(_RegistryRetry):
 
 
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+def may_send_credentials(api: str, realm: str) -> bool:
+    """Whether basic credentials may go to the token service `realm` of the registry at `api` (pure).
+
+    Over HTTPS always (Docker Hub's realm is on another host). Over plain HTTP only to the registry's own host (any
+    port), and only when that host is a loopback address or the registry itself is plain HTTP (then the credentials
+    travel in clear to that host anyway); never over plain HTTP to another host, nor from an HTTPS registry to a
+    remote plain-HTTP realm.
+    """
+    try:
+        ours, theirs = urllib.parse.urlsplit(api), urllib.parse.urlsplit(realm)
+        our_host, their_host = (ours.hostname or "").lower(), (theirs.hostname or "").lower()
+    except ValueError:
+        return False
+    if theirs.scheme == "https":
+        return bool(their_host)
+    if theirs.scheme != "http" or not their_host or their_host != our_host:
+        return False
+    return ours.scheme == "http" or _is_loopback(their_host)
 
 
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
