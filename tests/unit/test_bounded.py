@@ -136,3 +136,47 @@ def test_a_layout_with_a_deep_index_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RefusedDocument) as info:
         target.tags("gardenlinux")
     assert "deeper than" in str(info.value)
+
+
+_PLAIN = """\
+meta: {schemaVersion: v2}
+component:
+  name: github.com/gardenlinux/gardenlinux
+  version: '1473.0'
+  numbers: [1, -2, 0x1f, 1.5, .inf, 1e3, 012]
+  flags: [true, false, yes, no, on, null, ~, '']
+  quoted: ["1", 'true', "null"]
+  empty: {}
+  nested: {a: [{b: [c, {d: e}]}]}
+  text: |
+    two
+    lines
+  when: 2024-01-01T00:00:00Z
+  "1": one
+  2: two
+"""
+
+
+@pytest.mark.parametrize("loader", [yaml.SafeLoader, yaml.CSafeLoader], ids=["python", "libyaml"])
+def test_documents_load_as_yaml_load_loads_them(loader: type[yaml.SafeLoader]) -> None:
+    class Loader(loader):  # type: ignore[valid-type,misc]  # a subclass per parametrised loader
+        pass
+
+    assert yaml_document(_PLAIN, what="d", where="w", limit=1 << 20, loader=Loader) == yaml.load(_PLAIN, Loader)
+
+
+def test_a_published_descriptor_loads_as_before(published: Path) -> None:
+    from gardenlinux_ocm.ocm.fetch import _Loader, fetch_component
+
+    cv = fetch_component(LayoutTarget(published, read_only=True), "github.com/gardenlinux/gardenlinux", "1473.0")
+    assert cv.descriptor == yaml.load(cv.descriptor_bytes, _Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+@pytest.mark.parametrize(("text", "problem"), [("a: 1\n---\nb: 2\n", "single document"),
+                                               ("<<: {a: 1}\n", "merge key"),
+                                               ("? [a]\n: 1\n", "key that is a list"),
+                                               ("a: = \n", "constructor")])
+def test_what_yaml_load_refuses_is_refused(text: str, problem: str) -> None:
+    with pytest.raises((yaml.YAMLError, RefusedDocument)) as info:
+        yaml_document(text, what="d", where="w", limit=1 << 20, loader=_Loader)
+    assert problem in str(info.value)
