@@ -19,7 +19,8 @@ import pytest
 
 from gardenlinux_ocm.oci.layout import LayoutTarget
 from support.hostile_peer import Answer, HostilePeer, Misbehaviour, Run, run_gl_ocm
-from support.release import VERSION
+from support.published import VALID_YAML
+from support.release import COMPONENTS, VERSION, publish_args
 
 COMPONENT = f"github.com/gardenlinux/gardenlinux:{VERSION}"
 BOUNDS = {"GL_OCM_CONNECT_TIMEOUT": "2", "GL_OCM_READ_TIMEOUT": "1", "GL_OCM_DEADLINE": "3",
@@ -109,6 +110,48 @@ def test_a_hostile_token_answer_is_refused(peer: HostilePeer, home: str, body: b
         expected = "nested deeper than 64 levels"
     refused(run_gl_ocm(["verify", peer.host, COMPONENT], home=home, env=BOUNDS), 1, expected)
 
+
+
+_WRITES = ("PUT", "POST", "PATCH", "DELETE")
+SPOILED = {
+    "deep-manifest": ("nested deeper than 64 levels",),
+    "silent-manifest": ("deadline",),
+    "endless-token": ("more than 256 KiB",),
+}
+
+
+def _spoil(peer: HostilePeer, how: str) -> None:
+    if how == "deep-manifest":
+        peer.on("*", r"/manifests/", Answer.json_bytes(DEEP))
+    elif how == "silent-manifest":
+        peer.on("*", r"/manifests/", Answer(misbehaviour=Misbehaviour.SILENT))
+    else:
+        realm = f'Bearer realm="http://{peer.host}/token",service="hostile"'
+        peer.on("GET", r"^/v2/$", Answer(status=401, headers={"WWW-Authenticate": realm}))
+        peer.on("GET", r"^/token", Answer.json_bytes(b'{"token": "', media_type="application/json",
+                                                     misbehaviour=Misbehaviour.ENDLESS))
+
+
+@pytest.mark.parametrize("how", sorted(SPOILED))
+@pytest.mark.parametrize("command", ["publish", "assemble", "tag", "attach-images", "cloud-profile", "sign"])
+def test_every_command_that_reads_a_registry_survives_it(peer: HostilePeer, samples: Path, tmp_path: Path,
+                                                         home: str, key_files: tuple[Path, Path], command: str,
+                                                         how: str) -> None:
+    """Each command that reads the target meets each kind of hostile answer: exit 1, bounded, no write request."""
+    _spoil(peer, how)
+    images = tmp_path / "images.yaml"
+    images.write_text(VALID_YAML)
+    args = {
+        "publish": [*publish_args(samples, peer.host), "--no-digest-cache"],
+        "assemble": ["assemble", VERSION, "--components", str(COMPONENTS), "--to", peer.host],
+        "tag": ["tag", peer.host, VERSION, "--alias", "latest"],
+        "attach-images": ["attach-images", peer.host, VERSION, str(images)],
+        "cloud-profile": ["cloud-profile", peer.host, VERSION, "-p", "aws"],
+        "sign": ["sign", peer.host, COMPONENT, "-K", str(key_files[0])],
+    }[command]
+    text = refused(run_gl_ocm(args, home=home, env=BOUNDS), 1)
+    assert any(e in text for e in SPOILED[how]), text
+    assert [s for s in peer.seen if s.method in _WRITES] == []
 
 # -- class 5: stalls ------------------------------------------------------------------------------------------------
 
