@@ -63,7 +63,9 @@ def refused(run: Run, code: int, *expected: str) -> str:
         flat = " ".join(run.stdout.split())
         assert all(e in flat for e in expected), flat
         return flat
-    lines = [line for line in run.stderr.splitlines() if not line.startswith(("WARNING ", "INFO "))]
+    # Log lines and the progress line a transfer starts with are not part of the error's paragraph.
+    lines = [line for line in run.stderr.splitlines()
+             if not line.startswith(("WARNING ", "INFO ", "copying: up to ", "publishing: up to "))]
     text = "\n".join(lines).strip()
     assert text.startswith("error:"), run.stderr
     assert "\n\n" not in text, run.stderr
@@ -167,8 +169,12 @@ def test_every_command_that_reads_a_registry_survives_it(peer: HostilePeer, samp
         (Misbehaviour.TRICKLE, r"/manifests/"),
         (Misbehaviour.STALL, r"/blobs/"),
         (Misbehaviour.SILENT, r"/blobs/"),
+        (Misbehaviour.TRICKLE, r"/blobs/"),
+        (Misbehaviour.BROKEN_CHUNKED, r"/blobs/"),
+        (Misbehaviour.LONG_HEADER, r"/blobs/"),
     ],
-    ids=["long-header", "broken-chunked", "stall-after-headers", "silent", "trickle", "blob-stall", "blob-silent"],
+    ids=["long-header", "broken-chunked", "stall-after-headers", "silent", "trickle", "blob-stall", "blob-silent",
+         "blob-trickle", "blob-broken-chunked", "blob-long-header"],
 )
 def test_a_stalled_registry_ends_in_bounded_time(peer: HostilePeer, published: Path, tmp_path: Path, home: str,
                                                  misbehaviour: Misbehaviour, path: str) -> None:
@@ -317,6 +323,15 @@ def test_a_download_from_a_damaged_layout_keeps_no_file(published: Path, tmp_pat
     refused(run_gl_ocm(["download", f"oci-layout:{layout}", VERSION, "--flavor", name, "-o", str(out)], home=home), 1,
             "does not match its descriptor")
     assert not out.exists()
+
+
+def test_a_copy_from_a_registry_that_lies_about_a_blob_moves_no_tag(peer: HostilePeer, published: Path,
+                                                                    tmp_path: Path, home: str) -> None:
+    last = _flavor_layers(published, flavor(published))[-1]
+    peer.on("GET", f"/blobs/{last['digest']}", Answer(body=b"x" * int(str(last["size"]))))
+    out = tmp_path / "out"
+    refused(run_gl_ocm(["copy", peer.host, f"oci-layout:{out}"], home=home, env=BOUNDS), 1, "digest")
+    assert not list(out.rglob("index.json"))  # blobs checked on the way may be stored, but no tag is set
 
 
 def test_a_copy_from_a_ctf_that_lacks_a_blob_writes_nothing(published: Path, tmp_path: Path, home: str) -> None:

@@ -156,7 +156,8 @@ class _BlobReader(io.RawIOBase):
 
     A dropped connection or a body cut short is resumed where it stopped: `reopen(offset)` asks for the rest (a
     ranged GET), and each read runs through `retrying`, the target's retry loop. Bytes already hashed are never
-    hashed twice, so a resumed blob still has to match its digest as a whole.
+    hashed twice, so a resumed blob still has to match its digest as a whole. Each 1 MiB (or the rest of the blob)
+    must arrive within `seconds`: a peer that trickles bytes within the read timeout is stopped too.
     """
 
     def __init__(
@@ -167,8 +168,10 @@ class _BlobReader(io.RawIOBase):
         *,
         reopen: Callable[[int], requests.Response],
         retrying: Callable[[Callable[[], bytes]], bytes],
+        seconds: float | None = None,
     ) -> None:
         super().__init__()
+        self._seconds = seconds
         self._response: requests.Response | None = response
         self._descriptor = descriptor
         self._reference = reference
@@ -205,8 +208,21 @@ class _BlobReader(io.RawIOBase):
         """One read of the body, re-opened at the current offset after a failure (one attempt of `retrying`)."""
         if self._response is None:
             self._response = self._reopen(self._count)
+        started = time.monotonic()
+        data = bytearray()
         try:
-            data: bytes = self._response.raw.read(amount, decode_content=True)
+            while len(data) < amount:
+                piece: bytes = self._response.raw.read1(amount - len(data), decode_content=True)
+                if not piece:
+                    break
+                data += piece
+                if self._seconds is not None and len(data) < amount and time.monotonic() - started > self._seconds:
+                    raise RegistryError(
+                        f"{self._reference}: the blob arrives slower than {_CHUNK >> 20} MiB in {self._seconds:g} s, "
+                        "the deadline of an operation",
+                        reference=self._reference,
+                        hint="the registry or the network stalls; try again later, or raise GL_OCM_DEADLINE",
+                    )
         except BaseException:
             self._drop()
             raise
@@ -215,7 +231,7 @@ class _BlobReader(io.RawIOBase):
             raise _ShortBody(
                 f"the body of {self._reference} ended after {self._count} of {self._descriptor.size} bytes"
             )
-        return data
+        return bytes(data)
 
     def _drop(self) -> None:
         if self._response is not None:

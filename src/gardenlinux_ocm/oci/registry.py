@@ -198,7 +198,7 @@ class RegistryTarget(_RegistryPush, _RegistryReferrers):
             return self._retrying("GET", ref, url, attempt)
 
         response = self._retrying("GET", ref, url, lambda: reopen(0))
-        blob = _BlobReader(response, descriptor, ref, reopen=reopen, retrying=retrying)
+        blob = _BlobReader(response, descriptor, ref, reopen=reopen, retrying=retrying, seconds=self._body_seconds)
         reader = io.BufferedReader(blob, buffer_size=_CHUNK)
         try:
             yield reader
