@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import io
 import json
 import shutil
 from collections.abc import Iterator
@@ -19,6 +20,9 @@ from pathlib import Path
 import pytest
 
 from gardenlinux_ocm.oci.layout import LayoutTarget
+from gardenlinux_ocm.oci.model import MediaType, canonical_json, descriptor_for
+from gardenlinux_ocm.ocm.ctf import CtfTarget
+from gardenlinux_ocm.ocm.serialise import descriptor_tar
 from support.hostile_peer import Answer, HostilePeer, Misbehaviour, Run, run_gl_ocm
 from support.published import VALID_YAML
 from support.release import COMPONENTS, VERSION, publish_args
@@ -265,6 +269,57 @@ def test_a_hostile_descriptor_in_a_component_archive_is_refused(tmp_path: Path, 
     refused(run_gl_ocm(args, home=home), 1, expected)
     assert _tree(out) == {}
 
+
+
+BOMB = ("meta: {schemaVersion: v2}\ncomponent:\n  name: github.com/gardenlinux/gardenlinux\n  version: '1473.0'\n"
+        "  labels:\n" + "".join(f"  - &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else 'lol'}]\n" for i in range(12)))
+
+
+def _hostile_component(target: LayoutTarget | CtfTarget, descriptor: str) -> None:
+    """Store a component version of the release whose descriptor is `descriptor`, as OCM's OCI mapping has it."""
+    layer_bytes = descriptor_tar(descriptor.encode())
+    layer = descriptor_for(layer_bytes, MediaType.OCM_DESCRIPTOR_YAML_TAR)
+    config_bytes = canonical_json({"componentDescriptorLayer": layer.to_dict()})
+    config = descriptor_for(config_bytes, MediaType.OCM_CONFIG)
+    manifest_bytes = canonical_json({"schemaVersion": 2, "mediaType": MediaType.OCI_MANIFEST,
+                                     "config": config.to_dict(), "layers": [layer.to_dict()]})
+    manifest = descriptor_for(manifest_bytes, MediaType.OCI_MANIFEST)
+    repository = "component-descriptors/github.com/gardenlinux/gardenlinux"
+    for desc, data in ((layer, layer_bytes), (config, config_bytes), (manifest, manifest_bytes)):
+        target.push(repository, desc, io.BytesIO(data))
+    target.tag(repository, manifest, VERSION)
+
+
+@pytest.mark.parametrize("descriptor", [BOMB, "component: " + "[" * 50_000], ids=["alias-bomb", "deep"])
+@pytest.mark.parametrize("where", ["registry", "ctf"])
+@pytest.mark.parametrize("command", ["verify", "cloud-profile"])
+def test_a_hostile_descriptor_on_a_registry_or_in_a_ctf_is_refused(tmp_path: Path, home: str, descriptor: str,
+                                                                   where: str, command: str) -> None:
+    if where == "ctf":
+        ctf = tmp_path / "ctf"
+        with CtfTarget(ctf) as target:
+            _hostile_component(target, descriptor)
+        base, peer = f"ctf:{ctf}", None
+    else:
+        layout = tmp_path / "oci"
+        _hostile_component(LayoutTarget(layout), descriptor)
+        peer = HostilePeer(layout).start()
+        base = peer.host
+    try:
+        args = ["verify", base, COMPONENT] if command == "verify" else ["cloud-profile", base, VERSION, "-p", "aws"]
+        refused(run_gl_ocm(args, home=home, env=BOUNDS), 1, "anchor" if descriptor is BOMB else "deeper than 64")
+    finally:
+        if peer is not None:
+            peer.stop()
+
+
+def test_a_ctf_with_a_deep_artifact_index_is_refused(tmp_path: Path, home: str) -> None:
+    ctf = tmp_path / "ctf"
+    (ctf / "blobs").mkdir(parents=True)
+    (ctf / "artifact-index.json").write_bytes(b'{"schemaVersion": 1, "artifacts": ' + b"[" * 100_000)
+    out = tmp_path / "out"
+    refused(run_gl_ocm(["copy", f"ctf:{ctf}", f"oci-layout:{out}"], home=home), 1, "nested deeper than 64")
+    assert _tree(out) == {}
 
 # -- external signers -----------------------------------------------------------------------------------------------
 
