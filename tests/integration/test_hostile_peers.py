@@ -63,13 +63,13 @@ def refused(run: Run, code: int, *expected: str) -> str:
     assert "Traceback" not in run.output, run.output
     assert run.seconds < SECONDS, f"{run.seconds:.1f} s: {run.output}"
     assert run.peak_mib < PEAK_MIB, f"{run.peak_mib:.0f} MiB: {run.output}"
-    if "verification failed:" in run.stdout and not run.stderr.strip():
-        flat = " ".join(run.stdout.split())
-        assert all(e in flat for e in expected), flat
-        return flat
     # Log lines and the progress line a transfer starts with are not part of the error's paragraph.
     lines = [line for line in run.stderr.splitlines()
              if not line.startswith(("WARNING ", "INFO ", "copying: up to ", "publishing: up to "))]
+    if "verification failed:" in run.stdout and not "".join(lines).strip():
+        flat = " ".join(run.stdout.split())
+        assert all(e in flat for e in expected), flat
+        return flat
     text = "\n".join(lines).strip()
     assert text.startswith("error:"), run.stderr
     assert "\n\n" not in text, run.stderr
@@ -159,6 +159,15 @@ def test_every_command_that_reads_a_registry_survives_it(peer: HostilePeer, samp
     text = refused(run_gl_ocm(args, home=home, env=BOUNDS), 1)
     assert any(e in text for e in SPOILED[how]), text
     assert [s for s in peer.seen if s.method in _WRITES] == []
+
+
+def test_endless_bodies_on_answers_that_are_not_documents_cost_no_memory(peer: HostilePeer, home: str) -> None:
+    """The /v2/ probe's body and an error answer's body are read up to 64 KiB, however long they are."""
+    peer.on("GET", r"^/v2/$", Answer.json_bytes(b"{", media_type="application/json",
+                                                  misbehaviour=Misbehaviour.ENDLESS))
+    peer.on("GET", r"^/v2/component-descriptors/.*/manifests/", Answer(status=500, misbehaviour=Misbehaviour.ENDLESS))
+    text = refused(run_gl_ocm(["verify", peer.host, COMPONENT], home=home, env=BOUNDS), 1, "500")
+    assert "deadline" in text
 
 # -- class 5: stalls ------------------------------------------------------------------------------------------------
 

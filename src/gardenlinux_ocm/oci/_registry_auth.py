@@ -25,7 +25,15 @@ import requests
 from ..bounded import LIMITS
 from ..errors import RegistryError, TargetError
 from ._registry_errors import _CREDENTIALS_HINT, _is_html, _looks_like_registry, _refuse_plain_http
-from ._registry_http import _content_type, _is_loopback, _read_limited, _strip_query, _TlsSession, _UploadBody
+from ._registry_http import (
+    _content_type,
+    _is_loopback,
+    _preload,
+    _read_limited,
+    _strip_query,
+    _TlsSession,
+    _UploadBody,
+)
 from ._registry_retry import _RegistryRetry, _Retry
 from .model import REPOSITORY_RE
 
@@ -99,9 +107,10 @@ class _RegistryAuth(_RegistryRetry):
         request_headers = dict(headers or {})
         if not self._same_origin(url):
             # An upload Location on another host (storage backend): never send our credentials there.
-            return self._session.request(
-                method, url, headers=request_headers, data=data, stream=stream, timeout=self._timeout
+            foreign = self._session.request(
+                method, url, headers=request_headers, data=data, stream=True, timeout=self._timeout
             )
+            return foreign if stream else _preload(foreign)
         scopes = scopes or ((self._scope(repository, push=push),) if repository is not None else ())
         if self._mode is _Mode.BEARER and scopes:
             request_headers["Authorization"] = "Bearer " + self._token(scopes)
@@ -116,9 +125,11 @@ class _RegistryAuth(_RegistryRetry):
             raise_for_status=False,
             warn_if_not_ok=False,
             data=data,
-            stream=stream,
+            stream=True,  # never let requests read a body whole: `_preload` reads a bounded one
             timeout=self._timeout,
         )
+        if not stream:
+            _preload(response)
         self._reached = True
         _log.debug("%s %s -> %s", method, _strip_query(url), response.status_code)
         # /v2/ let us in anonymously but this operation wants credentials: follow its challenge (once).
@@ -152,7 +163,7 @@ class _RegistryAuth(_RegistryRetry):
         url = self._api
 
         def attempt() -> requests.Response:
-            return self._checked(self._session.get(url, timeout=self._timeout))
+            return self._checked(_preload(self._session.get(url, timeout=self._timeout, stream=True)))
 
         with self._retrying("GET", self._netloc, url, attempt) as response:
             self._reached = True

@@ -298,15 +298,43 @@ def _strip_query(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def _already_read(response: requests.Response) -> bool:
+    """Whether requests read the body itself (a request without `stream=True`): then `raw` is spent."""
+    return bool(getattr(response, "_content_consumed", False))
+
+
+_ERROR_BODY_SECONDS = 5.0  # an error body is read for its details only: what arrives in this time
+_SMALL_BODY = 64 << 10  # what is kept of an answer that is not streamed (errors, upload sessions, the /v2/ probe)
+
+
+def _preload(response: requests.Response) -> requests.Response:
+    """What requests does without `stream=True`, bounded: at most 64 KiB of the body, read within a few seconds,
+    kept as `content`. A body read to its end gives its connection back to the pool; a longer one drops it."""
+    head = response.request is not None and response.request.method == "HEAD"
+    data = b"" if head else _read_limited(response, _SMALL_BODY)
+    complete = head or response.raw.isclosed()
+    response._content = data
+    # requests' own flag: with it set, close() returns the connection instead of closing it
+    response._content_consumed = complete  # type: ignore[attr-defined]  # private in requests, unannotated
+    response.close()
+    response._content_consumed = True  # type: ignore[attr-defined]  # as above: `content` is what we read
+    return response
+
+
 def _read_limited(response: requests.Response, limit: int) -> bytes:
+    """Up to `limit` bytes of an (error) body, as much as arrives within a few seconds; never raises."""
+    if _already_read(response):
+        return response.content[:limit]
     chunks, total = [], 0
+    deadline = time.monotonic() + _ERROR_BODY_SECONDS
     try:
-        for chunk in response.iter_content(min(limit, _CHUNK)):
+        while total < limit and time.monotonic() < deadline:
+            chunk = response.raw.read1(min(limit - total, _CHUNK), decode_content=True)
+            if not chunk:
+                break
             chunks.append(chunk)
             total += len(chunk)
-            if total >= limit:
-                break
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
         pass  # an unreadable error body only costs us its details
     return b"".join(chunks)[:limit]
 
@@ -318,6 +346,8 @@ def _read_body(response: requests.Response, limit: int, reference: str, *, secon
     `seconds` (a final `RegistryError`, never retried). Transport errors propagate (the retry loop treats them as
     transient); unlike `_read_limited`, which is for error bodies, nothing is swallowed.
     """
+    if _already_read(response):  # not streamed: requests has read it (bounded by the caller's request)
+        return response.content[:limit]
     chunks, total = [], 0
     deadline = None if seconds is None else time.monotonic() + seconds
     while total < limit:
