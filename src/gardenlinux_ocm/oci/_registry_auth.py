@@ -24,16 +24,9 @@ import requests
 
 from ..bounded import LIMITS
 from ..errors import RegistryError, TargetError
+from ._registry_bodies import _preload, _read_limited
 from ._registry_errors import _CREDENTIALS_HINT, _is_html, _looks_like_registry, _refuse_plain_http
-from ._registry_http import (
-    _content_type,
-    _is_loopback,
-    _preload,
-    _read_limited,
-    _strip_query,
-    _TlsSession,
-    _UploadBody,
-)
+from ._registry_http import _content_type, _is_loopback, _strip_query, _TlsSession, _UploadBody
 from ._registry_retry import _RegistryRetry, _Retry
 from .model import REPOSITORY_RE
 

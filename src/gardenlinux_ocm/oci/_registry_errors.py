@@ -23,7 +23,8 @@ import urllib3.exceptions
 
 from ..bounded import LIMITS, json_document
 from ..errors import DigestMismatch, NotFound, RefusedDocument, RegistryError, TargetError
-from ._registry_http import _content_type, _read_body, _read_limited, _strip_query
+from ._registry_bodies import _read_body, _read_limited
+from ._registry_http import _content_type, _strip_query
 from .model import Descriptor
 
 _ERROR_BODY_LIMIT = 64 << 10

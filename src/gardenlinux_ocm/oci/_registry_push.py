@@ -23,12 +23,12 @@ import requests
 
 from ..errors import DigestMismatch, NotFound, RegistryError, TargetError
 from ._registry_auth import _RegistryAuth
+from ._registry_bodies import _read_up_to
 from ._registry_errors import _TRANSPORT_ERRORS, _error_body, _registry_errors
 from ._registry_http import (
     _check_content,
     _json_media_type,
     _LocalReadError,
-    _read_up_to,
     _rewind,
     _SizeMismatch,
     _UploadBody,

@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 import requests
 
 from ..errors import RegistryError
+from ._registry_bodies import _ShortBody
 from ._registry_errors import _TRANSPORT_ERRORS, _describe_transport_error, _RegistryErrors
-from ._registry_http import _content_type, _ShortBody, _strip_query
+from ._registry_http import _content_type, _strip_query
 from .streams import current_stop
 
 _log = logging.getLogger(__name__.rpartition(".")[0] + ".registry")  # log as the public module

@@ -2,8 +2,8 @@
 
 A target is a base `HOST[:PORT][/PREFIX]`; repository `gardenlinux` lives at `HOST/PREFIX/gardenlinux`. Every quirk
 of gardener-oci 1.2863.0 (pinned exactly in pyproject.toml) is contained in this module and its internal
-helpers `_registry_http`, `_registry_errors`, `_registry_retry`, `_registry_auth`, `_registry_push` and
-`_registry_referrers`:
+helpers `_registry_http`, `_registry_bodies`, `_registry_errors`, `_registry_retry`, `_registry_auth`,
+`_registry_push` and `_registry_referrers`:
 
 - Its built-in retry re-sends a consumed file object (0 bytes under the full Content-Length, then hangs until the
   read timeout), retries TLS errors for minutes and has no total time bound. The client runs with `max_retries=0`;
@@ -46,19 +46,17 @@ import requests
 
 from ..errors import DigestMismatch, NotFound, RegistryError, TargetError, UsageError
 from ._registry_auth import _Mode
+from ._registry_bodies import _BlobReader, _read_body, _ShortBody
 from ._registry_errors import _is_html, _Secrets
 from ._registry_http import (
     _CHUNK,
     Timeouts,
-    _BlobReader,
     _check_content,
     _content_type,
     _is_loopback,
     _json_media_type,
     _next_page,
     _parse_base,
-    _read_body,
-    _ShortBody,
     _TlsSession,
 )
 from ._registry_push import _MAX_MANIFEST_BYTES, _RegistryPush
