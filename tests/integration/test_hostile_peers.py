@@ -249,6 +249,20 @@ def test_a_ctf_with_a_damaged_deflate_stream_is_refused(tmp_path: Path, home: st
     assert _tree(out) == {}
 
 
+def test_a_damaged_tgz_ctf_as_a_target_is_refused_and_left_alone(tmp_path: Path, home: str, published: Path) -> None:
+    """The tar inside may end before the damage shows: the gzip trailer's CRC is checked all the same."""
+    ctf = tmp_path / "release.tgz"
+    assert run_gl_ocm(["copy", f"oci-layout:{published}", f"ctf:{ctf}"], home=home).code == 0
+    data = bytearray(ctf.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)
+    ctf.write_bytes(bytes(data))
+    refused(run_gl_ocm(["copy", f"oci-layout:{published}", f"ctf:{ctf}"], home=home), 1,
+            "cannot read the existing archive")
+    assert ctf.read_bytes() == bytes(data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "release.tgz"]  # no work directory left
+
+
 def _archive(directory: Path, descriptor: str) -> Path:
     directory.mkdir()
     (directory / "component-descriptor.yaml").write_text(descriptor)
