@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import NotFound, UsageError, VerificationError
-from .oci.changes import OnChange
 from .oci.copy import CopyStats
 from .oci.copy import copy as copy_graph
+from .oci.copy.changes import OnChange
 from .oci.memory import MemoryTarget, OverlaySource
 from .oci.model import INDEX_MEDIA_TYPES, TAG_RE, Descriptor
 from .oci.target import ReadOnlyTarget, Target

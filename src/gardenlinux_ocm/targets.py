@@ -104,8 +104,14 @@ def reference_base(text: str) -> str:
     return name.location if name.kind is TargetKind.REGISTRY else LOCAL_BASE
 
 
-def addressing_for(target: str, base: str | None = None, mode: AccessMode = AccessMode.REFERENCE) -> Addressing:
-    """Where a release published to `target` points its accesses: `base` when given, else the target's own base."""
+def addressing_for(target: str, base: str | None = None, mode: AccessMode | None = None) -> Addressing:
+    """Where a release published to `target` points its accesses: `base` when given, else the target's own base.
+
+    Without a `mode`, a CTF built for no known registry (no `base`) is self-contained (`AccessMode.TRANSPORT`), so
+    that OCM's tools resolve every access inside it; anything else is by reference."""
+    if mode is None:
+        mode = AccessMode.TRANSPORT if base is None and parse_target(target).kind is TargetKind.CTF \
+            else AccessMode.REFERENCE
     if base is None:
         return Addressing(base=reference_base(target), mode=mode)
     name = parse_target(base)

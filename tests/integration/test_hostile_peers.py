@@ -63,9 +63,10 @@ def refused(run: Run, code: int, *expected: str) -> str:
     assert "Traceback" not in run.output, run.output
     assert run.seconds < SECONDS, f"{run.seconds:.1f} s: {run.output}"
     assert run.peak_mib < PEAK_MIB, f"{run.peak_mib:.0f} MiB: {run.output}"
-    # Log lines and the progress line a transfer starts with are not part of the error's paragraph.
+    # Log lines, warnings (one line each at 1000 columns) and the progress line a transfer starts with are not
+    # part of the error's paragraph.
     lines = [line for line in run.stderr.splitlines()
-             if not line.startswith(("WARNING ", "INFO ", "copying: up to ", "publishing: up to "))]
+             if not line.startswith(("WARNING ", "INFO ", "warning: ", "copying: up to ", "publishing: up to "))]
     if "verification failed:" in run.stdout and not "".join(lines).strip():
         flat = " ".join(run.stdout.split())
         assert all(e in flat for e in expected), flat

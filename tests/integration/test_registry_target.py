@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from gardenlinux_ocm.errors import DigestMismatch, NotFound, RegistryError
-from gardenlinux_ocm.oci import registry as registry_module
 from gardenlinux_ocm.oci.model import Descriptor, MediaType, canonical_json, descriptor_for
 from gardenlinux_ocm.oci.registry import RegistryTarget, RetryPolicy, Timeouts
+from gardenlinux_ocm.oci.registry import target as registry_module
 from gardenlinux_ocm.oci.target import Mounter, Target
 from support.artefact import artefact
 from support.fault_proxy import Fault, FaultProxy, unreachable_url

@@ -53,7 +53,7 @@ def _cli(*args: str) -> str:
 
 
 TOPOLOGIES = ["one-registry", "prefix", "split", "split-by-value", "mirror", "layout-then-registry",
-              "ctf-then-registry"]
+              "ctf-then-registry", "ctf-transport-then-registry"]
 
 
 @pytest.fixture(scope="module", params=TOPOLOGIES)
@@ -83,10 +83,11 @@ def topology(request: pytest.FixtureRequest, registry: RegistryServer, registry_
         _cli(*publish_args(samples, f"oci-layout:{layout}", *key))
         topo = Topology(name, f"{b}/from-layout", f"{b}/from-layout")
         _cli("copy", f"oci-layout:{layout}", topo.artefacts)
-    else:  # the air-gapped path: build one file, carry it, publish it
+    else:  # the air-gapped path: build one file, carry it, publish it; by reference (re-pointed) or self-contained
         archive = tmp_path_factory.mktemp("ctf") / "gardenlinux-1473.0.tgz"
-        _cli(*publish_args(samples, f"ctf:{archive}", *key))
-        topo = Topology(name, f"{a}/from-ctf/releases", f"{a}/from-ctf/releases")
+        mode = ["--access", "reference"] if name == "ctf-then-registry" else []
+        _cli(*publish_args(samples, f"ctf:{archive}", *key, *mode))
+        topo = Topology(name, f"{a}/{name}/releases", f"{a}/{name}/releases")
         _cli("copy", f"ctf:{archive}", topo.artefacts)
     yield topo
 
@@ -94,7 +95,11 @@ def topology(request: pytest.FixtureRequest, registry: RegistryServer, registry_
 def test_gardener_ocm_looks_up_the_release_and_resolves_every_access(topology: Topology) -> None:
     counts = resolve_with_gardener_ocm(topology.ocm, VERSION, topology.hosts)
     assert counts["components"] == 2  # the release (with every flavor) and its container images
-    assert counts["ociRegistry"] == 1 + FLAVORS + IMAGES + INDEXES  # the release index, every manifest and index
+    manifests = 1 + FLAVORS + IMAGES + INDEXES  # the release index, every manifest and index
+    if topology.name == "ctf-transport-then-registry":  # each as an artifact set, unpacked by the consumer
+        assert counts["artifact-set"] == manifests and "ociRegistry" not in counts and "ociBlob/v1" not in counts
+        return
+    assert counts["ociRegistry"] == manifests
     by_value = topology.name == "split-by-value"
     files = counts.get("localBlob/v1", 0) + counts.get("ociBlob/v1", 0)
     assert files >= 5 * FLAVORS and counts.get("ociBlob/v1", 0) == (0 if by_value else files - PACKAGE_LISTS)

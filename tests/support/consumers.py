@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import io
 import json
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from gardenlinux_ocm.ocm.artifact_set import is_artifact_set, read_artifact_set
 
 __all__ = ["gardener_oci_client", "resolve_with_gardener_ocm", "oras", "RELEASE", "cloud_image_lookup"]
 
@@ -41,7 +44,8 @@ def resolve_with_gardener_ocm(ocm_base: str, version: str, hosts: Iterable[str])
     access the way its type says; returns the number of resources resolved per access type (and `components`).
 
     An `ociArtifact` must resolve by tag and by digest to the resource digest; an `ociBlob` and a `localBlob` are
-    downloaded whole and hashed.
+    downloaded whole and hashed; a `localBlob` holding an OCI artefact (an OCM artifact set) is unpacked, and its
+    main manifest is the resource digest.
     """
     import oci.model as om
     import ocm
@@ -74,7 +78,14 @@ def resolve_with_gardener_ocm(ocm_base: str, version: str, hosts: Iterable[str])
             assert access.type is ocm.AccessType.LOCAL_BLOB, access
             repository = f"{ocm_base}/component-descriptors/{node.component.name}"
             data = client.blob(repository, access.localReference, stream=False).content
-            assert hashlib.sha256(data).hexdigest() == res.digest.value
+            if is_artifact_set(str(getattr(access, "mediaType", ""))):  # an OCI artefact by value: unpack it
+                found = read_artifact_set(io.BytesIO(data), deep=True)
+                assert found.ok and found.main is not None, found.problems
+                assert hashlib.sha256(data).hexdigest() == access.localReference.split(":", 1)[1]
+                assert found.main.digest == f"sha256:{res.digest.value}"
+                counts["artifact-set"] += 1
+            else:
+                assert hashlib.sha256(data).hexdigest() == res.digest.value
         counts[str(access.type)] += 1
     return dict(counts)
 

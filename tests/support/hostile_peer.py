@@ -38,6 +38,8 @@ from gardenlinux_ocm.oci.layout import LayoutTarget
 
 _ROUTE = re.compile(r"^/v2/(?P<repo>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)$")
 _TAGS = re.compile(r"^/v2/(?P<repo>.+)/tags/list$")
+_REFERRERS = re.compile(r"^/v2/(?P<repo>.+)/referrers/sha256:(?P<hex>[0-9a-f]{64})$")
+_INDEX = "application/vnd.oci.image.index.v1+json"
 
 __all__ = ["Answer", "HostilePeer", "Misbehaviour", "Run", "run_gl_ocm"]
 
@@ -237,6 +239,15 @@ def _backed(root: Path | None, path: str) -> Answer | None:
     if match := _TAGS.match(path):
         return Answer.json_bytes(json.dumps({"name": match["repo"], "tags": backing.tags(match["repo"])}).encode(),
                                  media_type="application/json")
+    if match := _REFERRERS.match(path):  # the referrers API, answered from the layout's fallback tag
+        listing = {"schemaVersion": 2, "mediaType": _INDEX, "manifests": []}
+        try:
+            index = backing.resolve(match["repo"], f"sha256-{match['hex']}")
+            with backing.fetch(match["repo"], index) as f:
+                listing = json.loads(f.read())
+        except NotFound:
+            pass
+        return Answer.json_bytes(json.dumps(listing).encode(), media_type=_INDEX)
     match = _ROUTE.match(path)
     if match is None:
         return None
@@ -278,7 +289,7 @@ def run_gl_ocm(args: Sequence[str], *, home: str, env: Mapping[str, str] | None 
     """`gl-ocm ARGS` in a subprocess with `home` as its home (no auth file of this machine is read); its peak RSS
     comes from `wait4` (this child only), in MiB."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
-    full_env.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "HOME": home, "NO_PROXY": "*"})
+    full_env.update({"COLUMNS": "1000", "NO_COLOR": "1", "TERM": "dumb", "HOME": home, "NO_PROXY": "*"})
     full_env.update(env or {})
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp:
         inp.write(stdin.encode())

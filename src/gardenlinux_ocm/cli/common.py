@@ -78,7 +78,7 @@ def registry_options(
     username: str | None, password_stdin: bool, plain_http: bool | None, ca_file: Path | None, insecure: bool
 ) -> RegistryOptions:
     """Registry options from the flags, `GL_OCM_REGISTRY_*` and the docker/podman auth files (the only place)."""
-    from ..oci.credentials import auth_file_candidates, credentials_lookup, load_auth_files
+    from ..oci.registry.credentials import auth_file_candidates, credentials_lookup, load_auth_files
     from ..targets import RegistryOptions
 
     explicit = None
@@ -149,6 +149,27 @@ def digest_cache(enabled: bool) -> DigestCache | None:
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
     return DigestCache(base / "gardenlinux-ocm")
+
+
+@contextlib.contextmanager
+def scratch_directory(to: str) -> Iterator[Path]:
+    """A temporary directory for what a publish to `to` writes before it is sent (artifact sets for transport):
+    beside a CTF (same disk, so the space it needs is where the CTF goes), else in the system's temporary
+    directory; removed afterwards."""
+    import tempfile
+
+    from ..targets import TargetKind, parse_target
+
+    name = parse_target(to)
+    parent = Path(name.location).absolute().parent if name.kind is TargetKind.CTF else Path(tempfile.gettempdir())
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        holder = tempfile.TemporaryDirectory(prefix=".gl-ocm-sets.", dir=parent)
+    except OSError as e:
+        raise UsageError(f"cannot make a temporary directory in {parent}: {e.strerror or e}",
+                         hint="make the directory writable, or publish elsewhere") from e
+    with holder as path:
+        yield Path(path)
 
 
 @contextlib.contextmanager

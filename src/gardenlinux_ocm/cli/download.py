@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import UsageError
-from ..oci.changes import OnChange
+from ..oci.copy.changes import OnChange
 from .common import RegistryFactory, closing_target, guard, out, registry_unset, with_registry_options
 from .options import OutputFormat, OutputOpt, VersionArg
 from .output import INDENT, fold, human_bytes, listing, print_lines, short_digest

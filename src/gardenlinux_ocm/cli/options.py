@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..oci.changes import OnChange
+from ..oci.copy.changes import OnChange
 from ..ocm.access import LOCAL_BASE, AccessMode
 
 __all__ = [
@@ -106,11 +106,14 @@ OnChangeOpt = Annotated[
     ),
 ]
 AccessOpt = Annotated[
-    AccessMode,
+    AccessMode | None,
     typer.Option(
         "--access",
-        help="How descriptors point at files: reference (ociBlob in the artefact repository) or value (localBlob: "
-        "the OCM repository carries a copy, for self-contained transport).",
+        help="How descriptors point at the artefacts: reference (ociArtifact and ociBlob in the artefact "
+        "repository), value (files as localBlob: the OCM repository carries a copy) or transport (every resource a "
+        "localBlob, OCI artefacts as OCM artifact sets: resolvable inside a CTF by OCM's tools) [default: transport "
+        "for a ctf: target without --reference-base, else reference].",
+        show_default=False,
     ),
 ]
 ReferenceBaseOpt = Annotated[

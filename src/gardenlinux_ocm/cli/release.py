@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import UsageError
-from ..oci.changes import OnChange
+from ..oci.copy.changes import OnChange
 from ..ocm.access import AccessMode
-from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
+from ..ocm.algorithms import ALGORITHM_HELP, DEFAULT_SIGNATURE_NAME, PSS_WARNING, SignatureAlgorithm
 from ..targets import DEFAULT_TARGET
 from .common import (
     RegistryFactory,
@@ -24,6 +24,7 @@ from .common import (
     opened_targets,
     out,
     registry_unset,
+    scratch_directory,
     with_registry_options,
 )
 from .images import PublishedImagesOpt
@@ -116,7 +117,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = DEFAULT_TARGET,
         reference_base: ReferenceBaseOpt = None,
-        access: AccessOpt = AccessMode.REFERENCE,
+        access: AccessOpt = None,
     ) -> None:
         """Render the OCM component descriptors of a release.
 
@@ -131,7 +132,11 @@ def register(app: typer.Typer) -> None:
 
         def run() -> ReleasePlan:
             addressing = addressing_for(to, reference_base, access)
-            return api.plan_release(components, version, artefacts or _default_artefacts(version), addressing)[1]
+            plan = api.plan_release(components, version, artefacts or _default_artefacts(version), addressing)[1]
+            if addressing.mode is AccessMode.TRANSPORT:
+                with scratch_directory(to) as workdir:  # the descriptors name the sets' digests: write them
+                    plan = api.for_transport(plan, addressing, workdir)
+            return plan
 
         plan = guard(run)
         if fmt is RenderFormat.JSON:
@@ -161,7 +166,7 @@ def register(app: typer.Typer) -> None:
         ] = DEFAULT_TARGET,
         ocm_repository: OcmRepositoryOpt = None,
         reference_base: ReferenceBaseOpt = None,
-        access: AccessOpt = AccessMode.REFERENCE,
+        access: AccessOpt = None,
         published_images: PublishedImagesOpt = None,
         flavor: Annotated[
             list[str] | None,
@@ -195,7 +200,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         sign_algorithm: Annotated[
             SignatureAlgorithm,
-            typer.Option("--sign-algorithm", help="RSASSA-PKCS1-V1_5 (the OCM CLI default) or RSASSA-PSS."),
+            typer.Option("--sign-algorithm", help=ALGORITHM_HELP),
         ] = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
         signature_name: Annotated[
             str, typer.Option("--signature-name", "-s", metavar="NAME", help="Name of the signature.")
@@ -258,15 +263,19 @@ def register(app: typer.Typer) -> None:
             else:
                 _, plan = api.plan_release(components, version, source, addressing, published_images=images,
                                            digest_cache=cache)
-            if key is not None:
-                from ..trust.sign import sign_plan
-
-                plan = sign_plan(plan, key, algorithm=sign_algorithm, name=signature_name)
             opts = registry()
             with (
+                scratch_directory(to) as workdir,
                 opened_targets(to, ocm_repository, opts) as (target, ocm_target),
                 progress(output is OutputFormat.TABLE, "publishing") as on_event,
             ):
+                plan = api.for_transport(plan, addressing, workdir)
+                if key is not None:
+                    from ..trust.sign import sign_plan
+
+                    if sign_algorithm is SignatureAlgorithm.RSASSA_PSS:
+                        err.print(PSS_WARNING, highlight=False)
+                    plan = sign_plan(plan, key, algorithm=sign_algorithm, name=signature_name)
                 return api.publish(
                     plan, target, jobs=jobs, on_event=on_event, on_change=on_change, ocm_repository=ocm_target,
                     image_signer=key, reference_base=addressing.base,
@@ -288,7 +297,7 @@ def register(app: typer.Typer) -> None:
         ] = DEFAULT_TARGET,
         ocm_repository: OcmRepositoryOpt = None,
         reference_base: ReferenceBaseOpt = None,
-        access: AccessOpt = AccessMode.REFERENCE,
+        access: AccessOpt = None,
         components: ComponentsOpt = Path("components"),
         jobs: JobsOpt = 4,
         output: OutputOpt = OutputFormat.TABLE,
@@ -314,11 +323,13 @@ def register(app: typer.Typer) -> None:
             addressing = addressing_for(to, reference_base, access)
             opts = registry()
             with (
+                scratch_directory(to) as workdir,
                 opened_targets(to, ocm_repository, opts) as (target, ocm_target),
                 progress(output is OutputFormat.TABLE, "assembling") as on_event,
             ):
                 return api.assemble(components, version, target, addressing=addressing,
-                                    ocm_repository=ocm_target, jobs=jobs, on_event=on_event, on_change=on_change)
+                                    ocm_repository=ocm_target, jobs=jobs, on_event=on_event, on_change=on_change,
+                                    workdir=workdir)
 
         result = guard(run)
         publish_summary(result.plan, result.stats, result.target, output, result.ocm_repository,
@@ -347,6 +358,8 @@ def register(app: typer.Typer) -> None:
 
         Copies every repository, tag and component version (only those of --version when given). OCI artefacts
         keep their digests; accesses that name the source are re-pointed to the target (signatures stay valid).
+        Referrers and cosign-format signatures go along; one that SOURCE lacks (a release that ocm transfer
+        copied) is named in a warning.
 
         \b
         Examples:
@@ -366,7 +379,8 @@ def register(app: typer.Typer) -> None:
                 progress(output is OutputFormat.TABLE, "copying") as on_event,
             ):
                 return api.copy_release(
-                    src, dst, version=version, jobs=jobs, on_event=on_event, on_change=on_change, rebase=rebase
+                    src, dst, version=version, jobs=jobs, on_event=on_event, on_change=on_change, rebase=rebase,
+                    on_warning=lambda text: err.print(f"warning: {text}", highlight=False, markup=False),
                 )
 
         stats = guard(run)

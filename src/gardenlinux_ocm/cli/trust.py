@@ -15,8 +15,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import UsageError
-from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME, SignatureAlgorithm
-from .common import RegistryFactory, closing_target, guard, make_signer, out, registry_unset, with_registry_options
+from ..ocm.algorithms import ALGORITHM_HELP, DEFAULT_SIGNATURE_NAME, PSS_WARNING, SignatureAlgorithm
+from .common import (
+    RegistryFactory,
+    closing_target,
+    err,
+    guard,
+    make_signer,
+    out,
+    registry_unset,
+    with_registry_options,
+)
 from .options import (
     OutputFormat,
     OutputOpt,
@@ -79,8 +88,8 @@ class Show(StrEnum):
     ALL = "all"
 
 
-_STYLE = {"ok": "green", "failed": "bold red", "skipped": "dim"}
-_LABEL = {"ok": "ok", "failed": "FAILED", "skipped": "skipped"}
+_STYLE = {"ok": "green", "failed": "bold red", "skipped": "dim", "warning": "yellow"}
+_LABEL = {"ok": "ok", "failed": "FAILED", "skipped": "skipped", "warning": "WARNING"}
 def _print_check(check: Check, width: int, *, full: bool) -> None:
     """One check: status, kind and subject on the first line(s), the detail below (digests shortened unless full)."""
     label = _LABEL[check.status]
@@ -98,10 +107,13 @@ def _print_counts(report: VerifyReport) -> None:
 
     table = Table()
     table.add_column("check")
-    for col in ("passed", "failed", "skipped"):
+    counts = report.counts()
+    warned = any(c[4] for c in counts)
+    for col in ("passed", "failed", "skipped", *(("warnings",) if warned else ())):
         table.add_column(col, justify="right")
-    for kind, passed, failed, skipped in report.counts():
-        table.add_row(kind.value, str(passed), f"[bold red]{failed}[/]" if failed else "0", str(skipped))
+    for kind, passed, failed, skipped, warnings in counts:
+        table.add_row(kind.value, str(passed), f"[bold red]{failed}[/]" if failed else "0", str(skipped),
+                      *((f"[yellow]{warnings}[/]" if warnings else "0",) if warned else ()))
     out.print(table)
 
 
@@ -117,13 +129,18 @@ def _print_report(report: VerifyReport, fmt: OutputFormat, show: Show) -> None:
         for check in report.checks:
             _print_check(check, width, full=False)
     _print_counts(report)
+    if show is Show.FAILURES and report.warnings:
+        print_lines([f"{len(report.warnings)} warning(s):"], "yellow", width)
+        for check in report.warnings:
+            _print_check(check, width, full=True)
     if show is Show.FAILURES and report.failures:
         print_lines([f"{len(report.failures)} failed check(s):"], "bold red", width)
         for check in report.failures:
             _print_check(check, width, full=True)
     failed, skipped = len(report.failures), sum(c.skipped for c in report.checks)
     if report.ok:
-        out.print(f"[green]verified[/]: {len(report.checks) - skipped} checks passed, {skipped} skipped")
+        warned = f", {len(report.warnings)} with warnings" if report.warnings else ""
+        out.print(f"[green]verified[/]: {len(report.checks) - skipped} checks passed{warned}, {skipped} skipped")
     else:
         out.print(f"[bold red]verification failed[/]: {failed} of {len(report.checks)} checks failed")
 
@@ -180,11 +197,15 @@ def register(app: typer.Typer) -> None:
             "--image-signatures/--no-image-signatures",
             help="With --public-key, also check the cosign-format signature (sha256-<hex>.sig) of every manifest "
             "and index a resource names.")] = True,
+        require_referrers: Annotated[bool, typer.Option(
+            "--require-referrers",
+            help="Fail when a file published as an OCI referrer is not one on the target (a copy made by a tool "
+            "that does not carry referrers, such as ocm transfer); without it that is a warning.")] = False,
         registry: RegistryFactory = registry_unset,
     ) -> None:
         """Verify a published release: descriptors, references, every resource, the release index, signatures.
 
-        Exit code 0 when everything verified, 1 when a check failed, 2 for bad input.
+        Exit code 0 when everything verified (warnings included), 1 when a check failed, 2 for bad input.
 
         \b
         Examples:
@@ -204,7 +225,7 @@ def register(app: typer.Typer) -> None:
             with closing_target(open_source(target, opts)) as src:
                 return verify(src, name, version, deep=deep, public_keys=keys, signature_names=signature_name or [],
                               reference_bases=bases, open_registry=registry_opener(opts),
-                              image_signatures=image_signatures)
+                              image_signatures=image_signatures, require_referrers=require_referrers)
 
         report: VerifyReport = guard(run)
         _print_report(report, output, show)
@@ -221,7 +242,7 @@ def register(app: typer.Typer) -> None:
         private_key: Annotated[Path | None, typer.Option("--private-key", "-K", exists=True, dir_okay=False,
                                                          help="PEM RSA private key (PKCS#1 or PKCS#8).")] = None,
         algorithm: Annotated[SignatureAlgorithm, typer.Option(
-            "--algorithm", "-S", help="RSASSA-PKCS1-V1_5 (the OCM CLI default) or RSASSA-PSS.")
+            "--algorithm", "-S", help=ALGORITHM_HELP)
         ] = SignatureAlgorithm.RSASSA_PKCS1_V1_5,
         signature_name: Annotated[str, typer.Option("--signature-name", "-s", help="Name of the signature.")
                                   ] = DEFAULT_SIGNATURE_NAME,
@@ -258,6 +279,8 @@ def register(app: typer.Typer) -> None:
                               key_option="--private-key", timeout=signer_timeout)
             if key is None:
                 raise UsageError("nothing to sign with: give --private-key or --signer-command")
+            if algorithm is SignatureAlgorithm.RSASSA_PSS:
+                err.print(PSS_WARNING, highlight=False)
             opts = registry()
             assert name is not None and version is not None
             with closing_target(open_target(target, opts)) as dst:

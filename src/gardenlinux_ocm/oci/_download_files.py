@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import TargetError
-from ._layout_files import NO_LINK
+from .layout.files import NO_LINK
 from .model import Descriptor
 
 __all__ = ["SAME", "A_DIRECTORY", "inspect", "temporary", "place", "disk_errors", "sync_directory"]

@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 from ..bounded import LIMITS, json_document
 from ..errors import DigestMismatch, NotFound, TargetError, UsageError, VerificationError
 from ._download_files import A_DIRECTORY, SAME, disk_errors, inspect, place, sync_directory, temporary
-from .changes import OnChange
+from .copy.changes import OnChange
 from .model import TAG_RE, Descriptor, MediaType, parse_descriptor, sha256_digest, version_to_tag
 from .target import ReadOnlyTarget
 

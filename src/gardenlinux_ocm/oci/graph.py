@@ -1,11 +1,20 @@
-"""Successors of a manifest or index (pure): what must exist before it may be published."""
+"""Successors of a manifest or index (pure): what must exist before it may be published; and every object under
+one, read from a target."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..bounded import LIMITS, json_document
+from ..errors import TargetError
 from .model import INDEX_MEDIA_TYPES, Descriptor, is_manifest, parse_descriptor
 
-__all__ = ["successors"]
+if TYPE_CHECKING:
+    from .target import ReadOnlyTarget
+
+__all__ = ["successors", "reachable", "MAX_MANIFEST"]
+
+MAX_MANIFEST = 4 << 20  # the distribution spec's suggested limit for a manifest or index
 
 
 def successors(descriptor: Descriptor, data: bytes, *, subject: bool = True) -> list[Descriptor]:
@@ -25,3 +34,23 @@ def successors(descriptor: Descriptor, data: bytes, *, subject: bool = True) -> 
     if subject and isinstance(doc.get("subject"), dict):
         out.append(parse_descriptor(doc["subject"]))
     return out
+
+
+def reachable(source: ReadOnlyTarget, repository: str, root: Descriptor) -> list[Descriptor]:
+    """Every object under `root` in `repository` of `source`, `root` first, each once; subjects are left out (a
+    referrer is no part of what it refers to). Manifests are read, bounded by `MAX_MANIFEST`."""
+    seen: dict[str, Descriptor] = {}
+    todo = [root]
+    while todo:
+        desc = todo.pop()
+        if desc.digest in seen:
+            continue
+        seen[desc.digest] = desc
+        if is_manifest(desc.media_type):
+            with source.fetch(repository, desc) as f:
+                data = f.read(MAX_MANIFEST + 1)
+            if len(data) > MAX_MANIFEST:
+                raise TargetError(f"{source.name}/{repository}@{desc.digest}: manifest larger than {MAX_MANIFEST} "
+                                  "bytes", hint="a manifest or index of this size is no release of gl-ocm's")
+            todo.extend(successors(desc, data, subject=False))
+    return list(seen.values())

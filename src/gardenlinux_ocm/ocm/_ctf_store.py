@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import NotFound, TargetError
-from ..oci._layout_files import atomic_write, disk_errors, read_bounded, sweep
+from ..oci.layout.files import atomic_write, disk_errors, read_bounded, sweep
 from ..oci.model import DIGEST_RE, Descriptor
 from ..oci.streams import copy_verified
 from ._ctf_index import BLOBS_DIR, INDEX_FILE, ArtifactIndex, blob_name, media_type_of

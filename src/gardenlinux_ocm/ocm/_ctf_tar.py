@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from ..errors import TargetError
-from ..oci._layout_files import disk_errors
+from ..oci.layout.files import disk_errors
 from ._ctf_index import BLOBS_DIR, INDEX_FILE, ArtifactIndex
 
-__all__ = ["MTIME", "CTF_KIND", "pack", "unpack"]
+__all__ = ["MTIME", "CTF_KIND", "pack", "unpack", "tar_header", "tar_padding"]
 
 MTIME = 1640995200  # 2022-01-01T00:00:00Z, the fixed time of every member
 CTF_KIND = "ctf:PATH"  # what write errors suggest publishing to instead
@@ -80,6 +80,17 @@ def _member(out: _Sink, path: Path, name: str) -> None:
 
 def _padding(size: int) -> bytes:
     return bytes(-size % _BLOCK)
+
+
+def tar_header(name: str, size: int, *, directory: bool) -> bytes:
+    """The header block(s) of one member, as OCM Go writes them (for other archives of OCM's, such as artifact
+    sets)."""
+    return _header(name, size, directory=directory)
+
+
+def tar_padding(size: int) -> bytes:
+    """The zero bytes that end a member of `size` bytes on a block boundary."""
+    return _padding(size)
 
 
 def _header(name: str, size: int, *, directory: bool) -> bytes:

@@ -8,8 +8,10 @@ By reference (the default), a resource names where its artefact is, absolutely, 
   and gardener-ocm read): each reader ignores the field it does not know.
 
 By value, files are `localBlob`s instead: layers of the component version's own manifest, so the OCM repository
-carries every byte (self-contained transport). Manifests stay `ociArtifact` by reference in both modes, and a
-file that is a layer of no OCI artefact (a container's package list) is a `localBlob` in both.
+carries every byte. Manifests stay `ociArtifact` by reference in both modes, and a file that is a layer of no OCI
+artefact (a container's package list) is a `localBlob` in both. For transport (the default of a CTF), manifests are
+`localBlob`s too, each holding its artefact as an OCM artifact set (`plan.transport`), so that everything resolves
+from inside the CTF.
 
 `base` is `HOST[:PORT][/PREFIX]`. A release that is not on a registry yet (an OCI layout, a CTF) names the reserved
 base `LOCAL_BASE`; `gl-ocm copy` rewrites the accesses that name the source's base to the destination's base. Accesses
@@ -34,6 +36,7 @@ __all__ = [
     "local_blob_access",
     "parse_image_reference",
     "rebase_descriptor",
+    "strip_scheme",
 ]
 
 LOCAL_BASE = "local.invalid"  # RFC 2606: a name that never resolves; "not on a registry yet"
@@ -47,6 +50,11 @@ _OCI_BLOB_TYPES = frozenset({"ociblob", "ociimagelayer"})
 class AccessMode(StrEnum):
     REFERENCE = "reference"  # ociArtifact + ociBlob: the OCM repository holds descriptors only
     VALUE = "value"  # ociArtifact + localBlob: the OCM repository holds every file too
+    TRANSPORT = "transport"  # localBlob only (OCI artefacts as artifact sets): resolvable inside a CTF
+
+    @property
+    def files_by_value(self) -> bool:
+        return self is not AccessMode.REFERENCE
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,9 +85,23 @@ class ImageReference:
         return f"{self.host}/{self.repository}"
 
 
+_SCHEMES = ("http://", "https://", "oci://")
+
+
+def strip_scheme(text: str) -> str:
+    """A reference without the URL scheme that OCM v1 writes for the registries it transfers to
+    (`http://127.0.0.1:5000/mirror/gardenlinux:1473.0@sha256:…`): the scheme is how to reach the registry, not part
+    of the name."""
+    for scheme in _SCHEMES:
+        if text.lower().startswith(scheme):
+            return text[len(scheme):]
+    return text
+
+
 def parse_image_reference(text: str) -> ImageReference | None:
-    """Split an absolute reference; None when it names no host (a Docker Hub short name, a relative reference)."""
-    name, _, digest = text.partition("@")
+    """Split an absolute reference (a URL scheme in front is dropped); None when it names no host (a Docker Hub
+    short name, a relative reference)."""
+    name, _, digest = strip_scheme(text).partition("@")
     host, sep, rest = name.partition("/")
     if not sep or not rest or not ("." in host or ":" in host or host == "localhost"):
         return None
@@ -110,9 +132,10 @@ def _kind(access: Mapping[str, Any]) -> str:
 
 
 def _rebase(value: Any, old: str, new: str) -> Any:
-    """A reference string under `old/` moved under `new/`; anything else unchanged."""
-    if isinstance(value, str) and value.startswith(old + "/"):
-        return new + value[len(old):]
+    """A reference string under `old/` (with or without a URL scheme in front) moved under `new/`; anything else
+    unchanged."""
+    if isinstance(value, str) and (bare := strip_scheme(value)).startswith(old + "/"):
+        return new + bare[len(old):]
     return value
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["SignatureAlgorithm", "SignatureMediaType", "DEFAULT_SIGNATURE_NAME"]
+__all__ = ["SignatureAlgorithm", "SignatureMediaType", "DEFAULT_SIGNATURE_NAME", "ALGORITHM_HELP", "PSS_WARNING"]
 
 DEFAULT_SIGNATURE_NAME = "gardenlinux"
+ALGORITHM_HELP = ("RSASSA-PKCS1-V1_5 (the OCM CLI default; every OCM client verifies it) or RSASSA-PSS (OCM v1 "
+                  "cannot verify it: it refuses the media type application/vnd.ocm.signature.rsa.pss).")
+PSS_WARNING = ("warning: an RSASSA-PSS signature cannot be verified by the OCM v1 CLI (ocm verify refuses "
+               "application/vnd.ocm.signature.rsa.pss, its own PSS signatures included); gl-ocm, gardener-ocm and "
+               "the OCM v2 CLI verify it. Keep the default RSASSA-PKCS1-V1_5 where OCM v1 verifies.")
 
 
 class SignatureAlgorithm(StrEnum):

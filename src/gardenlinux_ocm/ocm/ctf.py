@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from ..errors import NotFound, TargetError
-from ..oci._layout_files import atomic_write, disk_errors
+from ..oci.layout.files import atomic_write, disk_errors
 from ..oci.model import TAG_RE, Descriptor
 from ._ctf_index import INDEX_FILE
 from ._ctf_store import CtfStore

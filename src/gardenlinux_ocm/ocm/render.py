@@ -15,7 +15,7 @@ from typing import Any
 
 from ..oci.model import Descriptor
 from ..spec.model import Container, Flavor, ReleaseSpec
-from .access import AccessMode, Addressing, local_blob_access, oci_artifact_access, oci_blob_access
+from .access import Addressing, local_blob_access, oci_artifact_access, oci_blob_access
 from .labels import (
     BUILD_METADATA_LABEL,
     PACKAGE_VERSIONS_LABEL,
@@ -91,7 +91,7 @@ def _oci_resource(
 
 
 def _blob_resource(at: Addressing, name: str, version: str, f: FileResource, extra: dict[str, str]) -> dict[str, Any]:
-    if at.mode is AccessMode.VALUE or f.repository is None:
+    if at.mode.files_by_value or f.repository is None:
         access = local_blob_access(f.media_type, f.digest)
     else:
         access = oci_blob_access(at, f.repository, f.media_type, f.digest, f.size)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import UsageError
 from ..oci.target import ReadOnlyTarget
-from ..ocm.access import LOCAL_BASE, parse_image_reference
+from ..ocm.access import LOCAL_BASE, parse_image_reference, strip_scheme
 from .model import TARGET_ERRORS, _message
 
 __all__ = ["Location", "Locations", "home_base"]
@@ -55,7 +55,11 @@ class Locations:
         self._remote: dict[str, ReadOnlyTarget | str] = {}
 
     def locate(self, reference: str) -> Location | str:
-        """Where `reference` (`<base>/<repository>[:tag][@digest]`) is, or why it cannot be looked at."""
+        """Where `reference` (`[scheme://]<base>/<repository>[:tag][@digest]`) is, or why it cannot be looked at.
+
+        A scheme (`http://`, as OCM v1 writes it for a plain-HTTP registry it transferred to) says how to reach the
+        registry, which the registry options already say; it is not part of the name."""
+        reference = strip_scheme(reference)
         for base in self._bases:
             if reference.startswith(base + "/"):
                 return Location(self.home, reference[len(base) + 1:])

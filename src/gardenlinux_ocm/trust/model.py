@@ -37,10 +37,13 @@ class Check:
     detail: str = ""
     component: str = ""  # name:version the check belongs to
     skipped: bool = False  # nothing to check (external resource, unchecked access type); counts as ok
+    warning: bool = False  # passed, with something the user should know (a referrer a transfer did not carry)
 
     @property
     def status(self) -> str:
-        return "skipped" if self.skipped else ("ok" if self.ok else "failed")
+        if self.skipped:
+            return "skipped"
+        return ("warning" if self.warning else "ok") if self.ok else "failed"
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "component": self.component, "subject": self.subject,
@@ -63,11 +66,17 @@ class VerifyReport:
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
-    def counts(self) -> list[tuple[CheckKind, int, int, int]]:
-        """(kind, passed, failed, skipped) for each kind of check the report holds, in `CheckKind` order."""
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "warning"]
+
+    def counts(self) -> list[tuple[CheckKind, int, int, int, int]]:
+        """(kind, passed, failed, skipped, warnings) for each kind of check the report holds, in `CheckKind`
+        order; a warning is also counted as passed."""
         tally = Counter((c.kind, c.status) for c in self.checks)
-        return [(kind, tally[kind, "ok"], tally[kind, "failed"], tally[kind, "skipped"]) for kind in CheckKind
-                if any(tally[kind, status] for status in ("ok", "failed", "skipped"))]
+        return [(kind, tally[kind, "ok"] + tally[kind, "warning"], tally[kind, "failed"], tally[kind, "skipped"],
+                 tally[kind, "warning"]) for kind in CheckKind
+                if any(tally[kind, status] for status in ("ok", "failed", "skipped", "warning"))]
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "component": self.component, "version": self.version, "deep": self.deep,

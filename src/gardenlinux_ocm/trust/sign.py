@@ -16,8 +16,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import PlanError, SigningError, VerificationError
-from ..oci.changes import OnChange
 from ..oci.copy import CopyRoot, CopyStats, Event, copy
+from ..oci.copy.changes import OnChange
 from ..oci.memory import MemoryTarget
 from ..oci.target import ReadOnlyTarget, Target
 from ..ocm.algorithms import DEFAULT_SIGNATURE_NAME

@@ -31,13 +31,14 @@ from ..oci.referrers import list_referrers
 from ..oci.sizes import stored_size
 from ..oci.target import ReadOnlyTarget
 from ..ocm.archives import TITLE
+from ..ocm.artifact_set import ArtifactSet, is_artifact_set, read_artifact_set
 from ..ocm.fetch import ComponentVersion, fetch_component, list_versions, read_small
 from ..ocm.labels import REFERRER_LABEL
 from ..ocm.pack import COMPONENT_DESCRIPTORS, component_repository
 from .content import MAX_MANIFEST, ContentWalker
 from .locations import Location, Locations
 from .model import TARGET_ERRORS, Check, CheckKind, VerifyReport, _dict, _dicts, _message, _references, _short
-from .signatures import _SignatureChecks, descriptor_digest_matches
+from .signatures import _SignatureChecks, descriptor_digest_matches, has_digest
 
 __all__ = ["CheckKind", "Check", "VerifyReport", "verify", "default_component", "descriptor_digest_matches",
            "RELEASE_COMPONENT"]
@@ -60,8 +61,8 @@ def default_component(target: ReadOnlyTarget) -> str:
 def verify(target: ReadOnlyTarget, component: str | None = None, version: str | None = None, *, deep: bool = False,
            public_keys: Sequence[tuple[str | None, rsa.RSAPublicKey]] = (),
            signature_names: Sequence[str] = (), reference_bases: Sequence[str] = (),
-           open_registry: Callable[[str], ReadOnlyTarget] | None = None, image_signatures: bool = True
-           ) -> VerifyReport:
+           open_registry: Callable[[str], ReadOnlyTarget] | None = None, image_signatures: bool = True,
+           require_referrers: bool = False) -> VerifyReport:
     """Verify a component version and everything it references; `version=None` takes the newest on the target.
 
     `public_keys` pairs a signature name (None: any signature) with a key; `signature_names` without a key check
@@ -69,19 +70,24 @@ def verify(target: ReadOnlyTarget, component: str | None = None, version: str | 
     (besides the target's own base) are looked up on the target; other registries they name are opened with
     `open_registry(host)`, and reported unchecked without it. With `public_keys` and `image_signatures`, every OCI
     manifest and index a resource names must also carry a cosign-format signature by each key.
+
+    A file published as an OCI referrer whose referrer is not on the target (a copy by a tool that knows nothing
+    of referrers, such as `ocm transfer`) is a warning, its own bytes checked as a resource; with
+    `require_referrers` it fails. A referrer that is there but wrong always fails.
     """
     name = component or default_component(target)
     locations = Locations(target, bases=reference_bases, open_registry=open_registry)
     try:
-        return _verify(target, name, version, deep, public_keys, signature_names, locations, image_signatures)
+        return _verify(target, name, version, deep, public_keys, signature_names, locations, image_signatures,
+                       require_referrers)
     finally:
         locations.close()
 
 
 def _verify(target: ReadOnlyTarget, name: str, version: str | None, deep: bool,
             public_keys: Sequence[tuple[str | None, rsa.RSAPublicKey]], signature_names: Sequence[str],
-            locations: Locations, image_signatures: bool = True) -> VerifyReport:
-    v = _Verifier(target, deep, locations)
+            locations: Locations, image_signatures: bool = True, require_referrers: bool = False) -> VerifyReport:
+    v = _Verifier(target, deep, locations, require_referrers)
     if version is None:
         try:
             versions = list_versions(target, name)
@@ -127,8 +133,36 @@ def _schema_validator() -> Any:
     return jsonschema.validators.validator_for(schema)(schema)
 
 
+_NULLABLE = ("sources", "componentReferences", "repositoryContexts", "labels", "resources")
+
+
+def lenient(descriptor: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The descriptor as gardener-ocm's schema reads it, and what was changed: the lists OCM's own v2 schema lets be
+    `null` (OCM v2 writes `sources: null`, …) as empty lists, and digests that state nothing (OCM v2's
+    `{hashAlgorithm: "", …}`) left out. Only for the schema check: digests and signatures use the descriptor as is."""
+    out = copy.deepcopy(dict(descriptor))
+    changed: list[str] = []
+    component = out.get("component")
+    if not isinstance(component, dict):
+        return out, changed
+    for key in _NULLABLE:
+        if key in component and component[key] is None:
+            component[key] = []
+            changed.append(f"{key}: null")
+    for key in ("resources", "sources", "componentReferences"):
+        for element in _dicts(component.get(key)):
+            if "digest" in element and not has_digest(element["digest"]):
+                del element["digest"]
+                changed.append(f"{key}[{element.get('name', '?')}].digest: empty")
+            for nullable in ("labels", "extraIdentity", "srcRefs"):
+                if nullable in element and element[nullable] is None:
+                    del element[nullable]
+    return out, changed
+
+
 def _schema_problem(descriptor: Mapping[str, Any]) -> str | None:
     """Validate against gardener-ocm's schema, then load with its model; the problem as text, or None."""
+    descriptor, _ = lenient(descriptor)
     error = jsonschema.exceptions.best_match(_schema_validator().iter_errors(descriptor))
     if error is not None:
         return f"{'/'.join(str(p) for p in error.absolute_path) or '(top level)'}: {error.message}"
@@ -140,8 +174,10 @@ def _schema_problem(descriptor: Mapping[str, Any]) -> str | None:
 
 
 class _Verifier(_SignatureChecks):
-    def __init__(self, target: ReadOnlyTarget, deep: bool, locations: Locations) -> None:
+    def __init__(self, target: ReadOnlyTarget, deep: bool, locations: Locations,
+                 require_referrers: bool = False) -> None:
         self.target, self.deep, self.locations = target, deep, locations
+        self.require_referrers = require_referrers
         self.checks: list[Check] = []
         self.loaded: dict[tuple[str, str], ComponentVersion | None] = {}
         self.order: list[tuple[str, str]] = []
@@ -151,6 +187,7 @@ class _Verifier(_SignatureChecks):
         self.indexes: list[tuple[tuple[str, str], Location, str, Descriptor, str]] = []
         # every OCI manifest and index a resource names, for the cosign-format signature checks: where, what, label
         self.images: list[tuple[Location, Descriptor, str, str]] = []
+        self.covered: set[str] = set()
         self.walkers: dict[str, ContentWalker] = {}
 
     def walker(self, target: ReadOnlyTarget) -> ContentWalker:
@@ -178,7 +215,10 @@ class _Verifier(_SignatureChecks):
         self.add(CheckKind.COMPONENT, _short(name), same, cv.reference if same else
                  f"{cv.reference} holds {named[0]}:{named[1]}", label)
         problem = _schema_problem(cv.descriptor)
-        self.add(CheckKind.SCHEMA, _short(name), problem is None, problem or "valid OCM v2 descriptor", label)
+        relaxed = lenient(cv.descriptor)[1]
+        note = f" (read as absent, as OCM's own v2 schema allows: {', '.join(relaxed)})" if relaxed else ""
+        self.add(CheckKind.SCHEMA, _short(name), problem is None, (problem or "valid OCM v2 descriptor") + note,
+                 label)
         self.add_graph(self.target, cv.repository, cv.manifest_descriptor, _short(name), label)
         self.oci[key] = []
         for res in _dicts(comp.get("resources")):
@@ -213,7 +253,9 @@ class _Verifier(_SignatureChecks):
         elif kind in _OCI_ACCESS | _OCI_BLOB and not external:
             where = self.locations.locate(str(access.get("ref") or access.get("imageReference") or ""))
         if kind in _LOCAL_BLOB:
-            self.check_local_blob(cv, access, digest, subject, label)
+            inner = self.check_local_blob(cv, access, digest, subject, label)
+            if inner is not None:
+                self.register_native(key, access, inner, subject, label)
         elif isinstance(where, str):
             self.add(CheckKind.RESOURCE, subject, False, f"{access.get('type')} access: {where}", label)
         elif where is not None and kind in _OCI_BLOB:
@@ -262,19 +304,27 @@ class _Verifier(_SignatureChecks):
         expected = self._expected(digest, _OCI_DIGEST)
         if found is not None and expected and found.digest != expected:
             problems.append(f"digest mismatch: the resource digest is {expected}, the artefact is {found.digest}")
+        elif found is not None and expected:
+            self.covered.add(found.digest)
         if not pinned and not tag:
             problems.append(f"reference {reference!r} names neither a tag nor a digest")
         shown = reference if target is self.target else f"{target.name}/{reference}"
         self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or f"{shown} resolves", label)
         if found is None:
             return
-        for manifest in (found, moved) if moved is not None else (found,):  # a re-pointed tag's manifest too
-            self.images.append((Location(target, repo), manifest, f"{repo}:{tag}" if tag else subject, label))
-        if found.media_type in INDEX_MEDIA_TYPES:
-            self.indexes.append((key, Location(target, repo), tag, found, subject))
-        else:  # index rows name what the index lists: the tag (e.g. gardenlinux:1473.0-aws-gardener_prod-amd64)
-            self.oci[key].append(((target.name, repo), found, f"{repo}:{tag}" if tag else subject))
+        self.register(key, Location(target, repo), tag, found, moved, subject, label)
         self.add_graph(target, repo, found, subject, label)
+
+    def register(self, key: tuple[str, str], where: Location, tag: str, found: Descriptor, moved: Descriptor | None,
+                 subject: str, label: str) -> None:
+        """Remember an OCI artefact a resource names, for the index and the cosign-format signature checks."""
+        repo = where.rest
+        for manifest in (found, moved) if moved is not None else (found,):  # a re-pointed tag's manifest too
+            self.images.append((where, manifest, f"{repo}:{tag}" if tag else subject, label))
+        if found.media_type in INDEX_MEDIA_TYPES:
+            self.indexes.append((key, where, tag, found, subject))
+        else:  # index rows name what the index lists: the tag (e.g. gardenlinux:1473.0-aws-gardener_prod-amd64)
+            self.oci[key].append(((where.target.name, repo), found, f"{repo}:{tag}" if tag else subject))
 
     def check_oci_blob(self, where: Location, access: Mapping[str, Any], digest: Mapping[str, Any], subject: str,
                        label: str) -> None:
@@ -309,21 +359,50 @@ class _Verifier(_SignatureChecks):
                        label: str) -> None:
         """A file published as a referrer of its flavor manifest (the `flavor` resource of the same identity): the
         manifest the label names holds the file's blob and has that flavor manifest as its subject, and the target
-        lists it among the flavor's referrers (through the API, or the fallback tag without it)."""
+        lists it among the flavor's referrers (through the API, or the fallback tag without it).
+
+        A copy made by a tool that carries the file but not the referrer (`ocm transfer` makes the file a local
+        blob, and the flavor a re-uploaded artefact or an artifact set) is a warning: the file's bytes are checked
+        as its resource, and only the OCI referrer is absent here. Unless `require_referrers`."""
         identity = _dict(res.get("extraIdentity")).items()
         flavor = next((r for r in _dicts(_dict(cv.descriptor.get("component")).get("resources"))
                        if r.get("name") == "flavor" and _dict(r.get("extraIdentity")).items() <= identity), None)
-        where = self.locations.locate(str(_dict(_dict(flavor).get("access")).get("imageReference") or ""))
-        if flavor is None or isinstance(where, str):
-            self.add(CheckKind.REFERRER, subject, False, f"{REFERRER_LABEL}: no flavor resource of this identity"
-                     + (f" to find the referrer by ({where})" if isinstance(where, str) else ""), label)
+        if flavor is None:
+            self.add(CheckKind.REFERRER, subject, False, f"{REFERRER_LABEL}: no flavor resource of this identity",
+                     label)
             return
-        target, (repo, _, flavor_digest) = where.target, _split_reference(where.rest)
+        access = _dict(flavor.get("access"))
+        if _access_type(access) in _LOCAL_BLOB:  # an artifact set: the artefact may be on the target by its name
+            flavor_digest = self._expected(_dict(flavor.get("digest")), _OCI_DIGEST) or ""
+            target, repo = self.target, _split_reference(str(access.get("referenceName") or ""))[0]
+            if not repo or not flavor_digest or not self._holds(repo, flavor_digest):
+                self.not_carried(subject, label, f"the flavor manifest is a local blob of {cv.reference} here "
+                                 f"({access.get('mediaType')}), so no OCI referrer refers to it")
+                return
+        else:
+            where = self.locations.locate(str(access.get("imageReference") or ""))
+            if isinstance(where, str):
+                self.add(CheckKind.REFERRER, subject, False, f"{REFERRER_LABEL}: no flavor manifest to find the "
+                         f"referrer by ({where})", label)
+                return
+            target, (repo, _, flavor_digest) = where.target, _split_reference(where.rest)
         blob = "sha256:" + str(_dict(res.get("digest")).get("value", ""))
         try:
             referrer = parse_descriptor(_dict(entry))
+        except TARGET_ERRORS as e:
+            self.add(CheckKind.REFERRER, subject, False, f"{REFERRER_LABEL}: {_message(e)}", label)
+            return
+        try:
             doc = json_document(read_small(target, repo, referrer.bare(), MAX_MANIFEST), what="manifest",
                                 where=f"{repo}@{referrer.digest}", limit=MAX_MANIFEST)
+        except NotFound:
+            shown = repo if target is self.target else f"{target.name}/{repo}"
+            self.not_carried(subject, label, f"the referrer {referrer.digest} is not in {shown}")
+            return
+        except TARGET_ERRORS as e:
+            self.add(CheckKind.REFERRER, subject, False, f"{REFERRER_LABEL}: {_message(e)}", label)
+            return
+        try:
             layers = [str(_dict(layer).get("digest")) for layer in _dicts(doc.get("layers"))]
             of = parse_descriptor(_dict(doc.get("subject")))
             listing = list_referrers(target, repo, of)
@@ -343,8 +422,24 @@ class _Verifier(_SignatureChecks):
                     f"{listing.via}", label)
         self.add_graph(target, repo, referrer.bare(), subject, label)
 
+    def _holds(self, repo: str, digest: str) -> bool:
+        try:
+            self.target.resolve(repo, digest)
+        except TARGET_ERRORS:
+            return False
+        return True
+
+    def not_carried(self, subject: str, label: str, why: str) -> None:
+        """A referrer that a copy did not carry: a warning (a failure with `require_referrers`)."""
+        self.add(CheckKind.REFERRER, subject, not self.require_referrers,
+                 f"not carried: {why}; the file itself is checked as its resource, but tools that look for the "
+                 "flavor's referrers (oras discover) will not find it here. Copy the release with gl-ocm copy "
+                 "from where it was published to keep its referrers", label, warning=not self.require_referrers)
+
     def check_local_blob(self, cv: ComponentVersion, access: Mapping[str, Any], digest: Mapping[str, Any],
-                         subject: str, label: str) -> None:
+                         subject: str, label: str) -> Descriptor | None:
+        """A local blob: a layer of the component version with its size, digest and media type. One that holds an
+        OCI artefact (an artifact set) is read too; returns that artefact's main manifest when it checked out."""
         ref = str(access.get("localReference", ""))
         wanted = "sha256:" + ref[len("sha256."):] if ref.startswith("sha256.") else ref
         layer = next((d for d in cv.layers if d.digest == wanted), None) or next(
@@ -352,7 +447,7 @@ class _Verifier(_SignatureChecks):
         if layer is None:
             self.add(CheckKind.RESOURCE, subject, False,
                      f"localReference {ref or '(none)'} is not a layer of {cv.reference}", label)
-            return
+            return None
         problems = []
         try:  # the stored size, from a stat (or a HEAD): never the content
             size = stored_size(self.target, cv.repository, layer)
@@ -369,11 +464,45 @@ class _Verifier(_SignatureChecks):
         if media_type and media_type != layer.media_type:
             problems.append(f"media type {media_type} differs from the layer's {layer.media_type}")
         note = f"blob {layer.digest} ({layer.size} bytes)"
-        if digest.get("normalisationAlgorithm") in _OCI_DIGEST:
+        inner = None
+        if not problems and is_artifact_set(layer.media_type):
+            inner = self.artifact_set(cv, layer, problems)
+        if inner is not None and inner.main is not None:
+            expected = self._expected(digest, _OCI_DIGEST)
+            if expected and expected != inner.main.digest:
+                problems.append(f"digest mismatch: the resource digest is {expected}, the artifact set holds "
+                                f"{inner.main.digest}")
+            note += f": an artifact set of {inner.main.digest}" + (f" ({len(inner.blobs)} blobs re-hashed)"
+                                                                   if inner.hashed else "")
+        elif digest.get("normalisationAlgorithm") in _OCI_DIGEST and not problems:
             note += "; its digest is of the OCI artefact inside, not compared"
         self.add(CheckKind.RESOURCE, subject, not problems, "; ".join(problems) or note, label)
         if self.deep:
             self.add_graph(self.target, cv.repository, layer, subject, label)
+        return inner.main if inner is not None and not problems else None
+
+    def register_native(self, key: tuple[str, str], access: Mapping[str, Any], main: Descriptor, subject: str,
+                        label: str) -> None:
+        """An artifact set whose artefact the target also holds under its `referenceName` (a CTF of gl-ocm's, or
+        its copy): that artefact is checked like an `ociArtifact` (index listings, cosign-format signatures)."""
+        repo, tag, _ = _split_reference(str(access.get("referenceName") or ""))
+        if not repo or not self._holds(repo, main.digest):
+            return
+        found = self.target.resolve(repo, main.digest)
+        self.covered.add(found.digest)
+        self.register(key, Location(self.target, repo), tag, found, None, subject, label)
+
+    def artifact_set(self, cv: ComponentVersion, layer: Descriptor, problems: list[str]) -> ArtifactSet | None:
+        """Read a local blob that holds an OCI artefact (OCM's artifact set, or an OCI layout tar): its main
+        manifest, and with `deep` every blob re-hashed. What is wrong goes to `problems`."""
+        try:
+            with self.target.fetch(cv.repository, layer) as f:
+                found = read_artifact_set(f, deep=self.deep)
+        except TARGET_ERRORS as e:
+            problems.append(f"artifact set {layer.digest}: unreadable: {_message(e)}")
+            return None
+        problems.extend(f"artifact set {layer.digest}: {p}" for p in found.problems)
+        return found
 
     # -- the graph under a manifest: sizes (shallow) or digests (deep)
     def add_graph(self, target: ReadOnlyTarget, repo: str, desc: Descriptor, subject: str, label: str) -> None:

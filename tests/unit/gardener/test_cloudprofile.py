@@ -431,8 +431,8 @@ def test_output_is_the_same_under_other_hash_seeds(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def labelled(published: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The published sample release with glci's label on its `gardenlinux` resources (ali arm64 left out)."""
-    from gardenlinux_ocm.oci.changes import OnChange
     from gardenlinux_ocm.oci.copy import copy as copy_graph
+    from gardenlinux_ocm.oci.copy.changes import OnChange
     from gardenlinux_ocm.oci.layout import LayoutTarget
     from gardenlinux_ocm.oci.memory import MemoryTarget
     from gardenlinux_ocm.ocm.fetch import referenced_first

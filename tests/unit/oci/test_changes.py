@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from gardenlinux_ocm import api
 from gardenlinux_ocm.cli import app
-from gardenlinux_ocm.oci.changes import OnChange, TagMove, TagsWouldMove, check_changes, tag_moves
 from gardenlinux_ocm.oci.copy import CopyRoot, copy
+from gardenlinux_ocm.oci.copy.changes import OnChange, TagMove, TagsWouldMove, check_changes, tag_moves
 from gardenlinux_ocm.oci.layout import LayoutTarget
 from gardenlinux_ocm.oci.memory import MemoryTarget
 from gardenlinux_ocm.oci.model import EMPTY_DESCRIPTOR, EMPTY_JSON, MediaType, canonical_json, descriptor_for

@@ -16,8 +16,8 @@ from typing import Any, BinaryIO
 import pytest
 
 from gardenlinux_ocm.errors import NotFound, TargetError
-from gardenlinux_ocm.oci.changes import OnChange, TagsWouldMove
 from gardenlinux_ocm.oci.copy import CopyRoot, Event, EventKind, copy
+from gardenlinux_ocm.oci.copy.changes import OnChange, TagsWouldMove
 from gardenlinux_ocm.oci.memory import MemoryTarget
 from gardenlinux_ocm.oci.model import (
     EMPTY_DESCRIPTOR,

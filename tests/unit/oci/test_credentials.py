@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gardenlinux_ocm.errors import UsageError
-from gardenlinux_ocm.oci.credentials import (
+from gardenlinux_ocm.oci.registry.credentials import (
     auth_file_candidates,
     credentials_lookup,
     load_auth_files,
@@ -114,7 +114,7 @@ def test_credential_helpers_are_skipped_with_a_debug_log(tmp_path: Path, caplog:
         tmp_path / "config.json",
         {"credsStore": "desktop", "credHelpers": {"gcr.io": "gcloud"}, "auths": {"gcr.io": {}}},
     )
-    with caplog.at_level(logging.DEBUG, logger="gardenlinux_ocm.oci.credentials"):
+    with caplog.at_level(logging.DEBUG, logger="gardenlinux_ocm.oci.registry.credentials"):
         assert load_auth_files([path]) == {}
     text = caplog.text
     assert "credsStore" in text and "credHelpers" in text

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from gardenlinux_ocm import api
 from gardenlinux_ocm.cli import app
 from gardenlinux_ocm.errors import TargetError
-from gardenlinux_ocm.oci._layout_files import LEGACY_GRACE
 from gardenlinux_ocm.oci.layout import MAX_INDEX_BYTES, LayoutTarget
+from gardenlinux_ocm.oci.layout.files import LEGACY_GRACE
 from gardenlinux_ocm.oci.model import descriptor_for, sha256_digest
 from gardenlinux_ocm.ocm.access import AccessMode, Addressing
 from gardenlinux_ocm.plan.model import ReleasePlan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gardenlinux_ocm.oci._registry_auth import may_send_credentials
+from gardenlinux_ocm.oci.registry.auth import may_send_credentials
 
 
 @pytest.mark.parametrize(

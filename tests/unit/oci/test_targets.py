@@ -15,10 +15,11 @@ from gardenlinux_ocm import api
 from gardenlinux_ocm.errors import DigestMismatch, NotFound, UsageError
 from gardenlinux_ocm.oci.copy import CopyRoot, copy
 from gardenlinux_ocm.oci.layout import LayoutTarget
-from gardenlinux_ocm.oci.memory import MemoryTarget, PlanSource
+from gardenlinux_ocm.oci.memory import MemoryTarget
 from gardenlinux_ocm.oci.model import EMPTY_DESCRIPTOR, EMPTY_JSON, MediaType, canonical_json, descriptor_for
 from gardenlinux_ocm.oci.target import Target
 from gardenlinux_ocm.ocm.access import AccessMode, Addressing
+from gardenlinux_ocm.plan.source import PlanSource
 from gardenlinux_ocm.targets import TargetKind, open_source, open_target, parse_target
 from support.release import COMPONENTS, VERSION, publish_args
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from gardenlinux_ocm.errors import DigestMismatch, NotFound, TargetError
-from gardenlinux_ocm.oci.changes import OnChange
 from gardenlinux_ocm.oci.copy import CopyRoot, CopyStats, copy
+from gardenlinux_ocm.oci.copy.changes import OnChange
 from gardenlinux_ocm.oci.layout import LayoutTarget
 from gardenlinux_ocm.oci.memory import MemoryTarget
 from gardenlinux_ocm.oci.model import Descriptor, MediaType, canonical_json, descriptor_for

@@ -12,11 +12,11 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from .graph import successors
-from .model import Descriptor, is_manifest
+from ..graph import successors
+from ..model import Descriptor, is_manifest
 
 if TYPE_CHECKING:
-    from .copy import CopyRoot
+    from .model import CopyRoot
 
 Key = tuple[str, str]  # (repository, digest)
 Blob = tuple[str, str, Descriptor, str | None]  # repository, source repository, descriptor, repository to mount from

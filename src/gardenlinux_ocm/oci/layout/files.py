@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import TargetError
+from ...errors import TargetError
 
 __all__ = [
     "LAYOUT_KIND",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ...errors import UsageError
 
 __all__ = ["Credentials", "auth_file_candidates", "load_auth_files", "credentials_lookup", "normalise_host"]
 

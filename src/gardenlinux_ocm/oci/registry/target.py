@@ -44,11 +44,12 @@ from typing import BinaryIO
 import oci.client
 import requests
 
-from ..errors import DigestMismatch, NotFound, RegistryError, TargetError, UsageError
-from ._registry_auth import _Mode
-from ._registry_bodies import _BlobReader, _read_body, _ShortBody
-from ._registry_errors import _is_html, _Secrets
-from ._registry_http import (
+from ...errors import DigestMismatch, NotFound, RegistryError, TargetError, UsageError
+from ..model import DIGEST_RE, TAG_RE, Descriptor, MediaType, is_manifest, sha256_digest
+from .auth import _Mode
+from .bodies import _BlobReader, _read_body, _ShortBody
+from .errors import _is_html, _Secrets
+from .http import (
     _CHUNK,
     Timeouts,
     _check_content,
@@ -59,10 +60,9 @@ from ._registry_http import (
     _parse_base,
     _TlsSession,
 )
-from ._registry_push import _MAX_MANIFEST_BYTES, _RegistryPush
-from ._registry_referrers import _RegistryReferrers
-from ._registry_retry import RetryPolicy, _RetryBudget
-from .model import DIGEST_RE, TAG_RE, Descriptor, MediaType, is_manifest, sha256_digest
+from .push import _MAX_MANIFEST_BYTES, _RegistryPush
+from .referrers import _RegistryReferrers
+from .retry import RetryPolicy, _RetryBudget
 
 __all__ = ["MANIFEST_ACCEPT", "RegistryTarget", "RetryPolicy", "Timeouts"]
 

@@ -17,13 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from ..bounded import LIMITS, json_document
-from ..errors import GlOcmError, NotFound, TargetError
-from .model import Descriptor, MediaType, is_manifest, parse_descriptor
-from .target import ReadOnlyTarget
+from ...bounded import LIMITS, json_document
+from ...errors import GlOcmError, NotFound, TargetError
+from ..model import Descriptor, MediaType, is_manifest, parse_descriptor
+from ..target import ReadOnlyTarget
 
 if TYPE_CHECKING:
-    from .copy import CopyRoot
+    from .model import CopyRoot
 
 __all__ = [
     "OnChange",

@@ -1,7 +1,7 @@
 """Bodies of registry answers, read within bounds: documents within a size and the deadline of an operation, other
 answers within 64 KiB and a few seconds, blobs checked as they pass and resumed where a cut read stopped.
 
-`_registry_http` holds the session and the request side; nothing here keeps registry state either.
+`http` holds the session and the request side; nothing here keeps registry state either.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, BinaryIO
 import requests
 import urllib3.exceptions
 
-from ..errors import DigestMismatch, RegistryError
-from ._registry_http import _CHUNK, _check_digest
-from .model import Descriptor
+from ...errors import DigestMismatch, RegistryError
+from ..model import Descriptor
+from .http import _CHUNK, _check_digest
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

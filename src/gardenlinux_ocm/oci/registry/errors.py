@@ -21,11 +21,11 @@ from typing import Any, NoReturn
 import requests
 import urllib3.exceptions
 
-from ..bounded import LIMITS, json_document
-from ..errors import DigestMismatch, NotFound, RefusedDocument, RegistryError, TargetError
-from ._registry_bodies import _read_body, _read_limited
-from ._registry_http import _content_type, _strip_query
-from .model import Descriptor
+from ...bounded import LIMITS, json_document
+from ...errors import DigestMismatch, NotFound, RefusedDocument, RegistryError, TargetError
+from ..model import Descriptor
+from .bodies import _read_body, _read_limited
+from .http import _content_type, _strip_query
 
 _ERROR_BODY_LIMIT = 64 << 10
 _CREDENTIALS_HINT = (

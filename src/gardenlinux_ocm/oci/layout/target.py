@@ -23,11 +23,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..bounded import LIMITS, json_document
-from ..errors import NotFound, TargetError
-from ._layout_files import NO_LINK, atomic_write, disk_errors, locked, read_bounded, sweep, write_error
-from .model import DIGEST_RE, Descriptor, MediaType, canonical_json, parse_descriptor
-from .streams import copy_verified
+from ...bounded import LIMITS, json_document
+from ...errors import NotFound, TargetError
+from ..model import DIGEST_RE, Descriptor, MediaType, canonical_json, parse_descriptor
+from ..streams import copy_verified
+from .files import NO_LINK, atomic_write, disk_errors, locked, read_bounded, sweep, write_error
 
 __all__ = ["LayoutTarget", "REF_NAME", "MAX_INDEX_BYTES"]
 

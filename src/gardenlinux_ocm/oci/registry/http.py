@@ -18,9 +18,9 @@ import requests
 import requests.adapters
 import requests.auth
 
-from ..bounded import LIMITS, json_document
-from ..errors import DigestMismatch, RegistryError, UsageError
-from .model import REPOSITORY_RE, Descriptor, sha256_digest
+from ...bounded import LIMITS, json_document
+from ...errors import DigestMismatch, RegistryError, UsageError
+from ..model import REPOSITORY_RE, Descriptor, sha256_digest
 
 if TYPE_CHECKING:
     pass

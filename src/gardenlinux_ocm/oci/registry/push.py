@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import requests
 
-from ..errors import DigestMismatch, NotFound, RegistryError, TargetError
-from ._registry_auth import _RegistryAuth
-from ._registry_bodies import _read_up_to
-from ._registry_errors import _TRANSPORT_ERRORS, _error_body, _registry_errors
-from ._registry_http import (
+from ...errors import DigestMismatch, NotFound, RegistryError, TargetError
+from ..graph import successors
+from ..model import Descriptor
+from .auth import _RegistryAuth
+from .bodies import _read_up_to
+from .errors import _TRANSPORT_ERRORS, _error_body, _registry_errors
+from .http import (
     _check_content,
     _json_media_type,
     _LocalReadError,
@@ -33,9 +35,7 @@ from ._registry_http import (
     _SizeMismatch,
     _UploadBody,
 )
-from ._registry_retry import _Retry
-from .graph import successors
-from .model import Descriptor
+from .retry import _Retry
 
 _log = logging.getLogger(__name__.rpartition(".")[0] + ".registry")  # log as the public module
 

@@ -22,13 +22,13 @@ import oci.client
 import oci.model
 import requests
 
-from ..bounded import LIMITS
-from ..errors import RegistryError, TargetError
-from ._registry_bodies import _preload, _read_limited
-from ._registry_errors import _CREDENTIALS_HINT, _is_html, _looks_like_registry, _refuse_plain_http
-from ._registry_http import _content_type, _is_loopback, _strip_query, _TlsSession, _UploadBody
-from ._registry_retry import _RegistryRetry, _Retry
-from .model import REPOSITORY_RE
+from ...bounded import LIMITS
+from ...errors import RegistryError, TargetError
+from ..model import REPOSITORY_RE
+from .bodies import _preload, _read_limited
+from .errors import _CREDENTIALS_HINT, _is_html, _looks_like_registry, _refuse_plain_http
+from .http import _content_type, _is_loopback, _strip_query, _TlsSession, _UploadBody
+from .retry import _RegistryRetry, _Retry
 
 _log = logging.getLogger(__name__.rpartition(".")[0] + ".registry")  # log as the public module
 

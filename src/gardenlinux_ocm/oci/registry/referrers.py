@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from ..bounded import LIMITS
-from ._registry_auth import _RegistryAuth
-from ._registry_http import _next_page
-from .model import Descriptor, parse_descriptor
+from ...bounded import LIMITS
+from ..model import Descriptor, parse_descriptor
+from .auth import _RegistryAuth
+from .http import _next_page
 
 _log = logging.getLogger(__name__.rpartition(".")[0] + ".registry")  # log as the public module
 
