@@ -1,9 +1,18 @@
 """Peers that lie: a registry or token service on loopback that misbehaves on purpose, and hand-made archives.
 
 Each case runs `gl-ocm` in a subprocess against a `HostilePeer` that serves the published release 1473.0 as a
-registry would, except for the one answer the case spoils. It asserts the exit code, one paragraph without a
-traceback, that nothing was written, the time bound and the child's peak RSS. The bounds are set small through the
-environment (`GL_OCM_READ_TIMEOUT`, `GL_OCM_DEADLINE`, `GL_OCM_RETRY_BUDGET`), as a user would set them.
+registry would, except for the one answer the case spoils (or against an archive or signer made for the case). It
+asserts the exit code, one paragraph without a traceback, that nothing was written, the time bound and the child's
+peak RSS. The bounds are set small through the environment (`GL_OCM_READ_TIMEOUT`, `GL_OCM_DEADLINE`,
+`GL_OCM_RETRY_BUDGET`), as a user would set them.
+
+The classes: documents nested 100,000 deep (manifests, token answers, artifact-index.json); hostile YAML
+descriptors (50,000 deep, alias bombs) from a registry, a CTF and a component archive; endless and huge bodies;
+stalls (over-long header lines, broken chunked bodies, silence after the headers, trickles, 500 on every
+`_catalog`, blob GETs that never complete); damaged compression; redirects to `file:` and malformed URLs; partial
+writes (download half-way, a CTF that lacks a blob, a registry that lies about a blob); aliases that are release
+tags; credentials and token realms; signers that never exit or print without end. Commands: verify, copy,
+download, sign, publish, assemble, tag, attach-images, cloud-profile.
 """
 
 from __future__ import annotations
