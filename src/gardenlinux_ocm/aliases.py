@@ -4,12 +4,19 @@
 (not signed, so signatures stay valid; a verifier reads which aliases the release was given), and then points each
 alias tag of the release index's repository at the index, tags last. Aliases are meant to move from release to
 release, so moving one that points elsewhere is the point, not a conflict.
+
+An alias never takes the name of a tag that is not an alias (`check_alias`, before any I/O): not a version tag
+(`1474.0`, `1473.0.build-ci.1`, `X.Y.0`), nor a flavor's or container's (`1473.0-aws-gardener_prod-amd64`,
+`1473.0-container-amd64`), of this release or any other; so an alias cannot start with `MAJOR.MINOR`. Nor a
+signature's (`….sig`) or a referrers fallback tag (`sha256-<hex>`). On the target, an alias that exists must point
+at an image index (a release index), else it is no alias and is refused before anything is written.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,7 +25,7 @@ from .oci.copy import CopyStats
 from .oci.copy import copy as copy_graph
 from .oci.copy.changes import OnChange
 from .oci.memory import MemoryTarget, OverlaySource
-from .oci.model import TAG_RE, Descriptor
+from .oci.model import INDEX_MEDIA_TYPES, TAG_RE, Descriptor
 from .oci.target import ReadOnlyTarget, Target
 from .ocm.fetch import fetch_component
 from .ocm.labels import ALIASES_LABEL, RELEASE_COMPONENT
@@ -30,6 +37,7 @@ from .trust.verify import verify
 __all__ = ["TagResult", "tag_release", "with_aliases", "check_alias"]
 
 INDEX_RESOURCE = "release-index"
+_RELEASE_TAG = re.compile(r"^[0-9]+\.[0-9]+")  # a version tag, X.Y.0, or a flavor's or container's tag
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,13 +50,27 @@ class TagResult:
 
 
 def check_alias(alias: str) -> str:
-    """An alias must be an OCI tag, and not one of the `sha256-…` forms that signatures and referrers use."""
+    """An alias must be an OCI tag, and no tag that a release, a signature or a referrers index has (pure)."""
     if not TAG_RE.match(alias):
         raise UsageError(f"--alias {alias!r} is not an OCI tag",
                          hint="letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'")
-    if alias.startswith("sha256-"):
+    if alias.startswith("sha256-") or alias.endswith(".sig"):
         raise UsageError(f"--alias {alias!r} looks like a signature or referrer tag", hint="choose another alias")
+    if _RELEASE_TAG.match(alias):
+        raise UsageError(
+            f"--alias {alias!r} has the form of a release's tag (a version, or a flavor's or container's tag, which "
+            "start with MAJOR.MINOR); an alias must never take one",
+            hint="use a name such as latest, stable or a bare major version (1877)",
+        )
     return alias
+
+
+def _check_current(alias: str, current: Descriptor | None, where: str) -> None:
+    """An alias that exists on the target must point at an image index: anything else is not an alias."""
+    if current is not None and current.media_type not in INDEX_MEDIA_TYPES:
+        raise UsageError(f"{where}:{alias} points at a manifest ({current.media_type}), not at a release index: "
+                         "it is no alias, "
+                         "so it is not moved", hint="choose another alias; nothing was written")
 
 
 def with_aliases(descriptor: dict[str, Any], aliases: Sequence[str]) -> dict[str, Any]:
@@ -107,6 +129,13 @@ def tag_release(
     locations = Locations(target, open_registry=open_registry)  # the index is on the artefact target
     try:
         index_target, repository, index = _index(cv.descriptor, locations)
+        current: dict[str, Descriptor | None] = {}
+        for alias in names:  # every alias checked before the first write
+            try:
+                current[alias] = index_target.resolve(repository, alias)
+            except NotFound:
+                current[alias] = None
+            _check_current(alias, current[alias], f"{index_target.name}/{repository}")
         stats = CopyStats()
         descriptor = with_aliases(cv.descriptor, names)
         if descriptor != cv.descriptor:  # record first: an alias is never set that the release does not list
@@ -115,11 +144,8 @@ def tag_release(
             stats += copy_graph(OverlaySource(home, memory), home, [root], on_change=OnChange.OVERWRITE)
         moved = []
         for alias in names:
-            try:
-                current = index_target.resolve(repository, alias).digest
-            except NotFound:
-                current = None
-            if current != index.digest:
+            found = current[alias]
+            if found is None or found.digest != index.digest:
                 index_target.tag(repository, index.bare(), alias)
                 moved.append(alias)
     finally:

@@ -15,10 +15,12 @@ __all__ = [
     "TargetError",
     "NotFound",
     "DigestMismatch",
+    "RefusedDocument",
     "RegistryError",
     "VerificationError",
     "SigningError",
     "GardenerError",
+    "NoPublishedImages",
 ]
 
 
@@ -85,6 +87,10 @@ class DigestMismatch(TargetError):
     """Content did not hash to the digest (or size) that its descriptor names."""
 
 
+class RefusedDocument(TargetError):
+    """What a peer sent is beyond a bound (size, depth, YAML anchors or tags) of `bounded.py`; names the bound."""
+
+
 class RegistryError(TargetError):
     """A registry answered with an error; carries the method, the URL (never credentials) and the status."""
 
@@ -117,3 +123,9 @@ class SigningError(GlOcmError):
 class GardenerError(GlOcmError):
     """A release cannot be turned into what a Gardener consumer needs (a CloudProfile's machine images): names the
     release and the provider."""
+
+
+class NoPublishedImages(GardenerError):
+    """The provider, flavor flags or variant asked for select no published image of the release: bad input."""
+
+    exit_code = 2

@@ -7,10 +7,14 @@ import re
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .oci.target import ReadOnlyTarget, Target
 from .ocm.access import LOCAL_BASE, AccessMode, Addressing
+
+if TYPE_CHECKING:
+    from .oci.registry import RetryPolicy, Timeouts
 
 __all__ = [
     "TargetKind",
@@ -50,6 +54,8 @@ class RegistryOptions:
     plain_http: bool | None = None
     ca_file: Path | None = None
     insecure_skip_tls_verify: bool = False
+    timeout: Timeouts | None = None  # None: the registry client's defaults
+    retry: RetryPolicy | None = None
 
 
 def parse_target(text: str) -> TargetName:
@@ -156,7 +162,7 @@ def open_target(text: str, options: RegistryOptions | None = None) -> Target:
 
 
 def _registry(name: TargetName, options: RegistryOptions) -> Target:
-    from .oci.registry import RegistryTarget
+    from .oci.registry import RegistryTarget, RetryPolicy, Timeouts
 
     return RegistryTarget(
         base=name.location,
@@ -164,4 +170,6 @@ def _registry(name: TargetName, options: RegistryOptions) -> Target:
         plain_http=options.plain_http,
         ca_file=options.ca_file,
         insecure_skip_tls_verify=options.insecure_skip_tls_verify,
+        timeout=options.timeout or Timeouts(),
+        retry=options.retry or RetryPolicy(),
     )

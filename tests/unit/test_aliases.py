@@ -83,3 +83,37 @@ def test_an_alias_moves_to_the_next_release(samples: Path, tmp_path: Path, compo
     target = LayoutTarget(layout, read_only=True)
     assert target.resolve("gardenlinux", "latest").digest == target.resolve("gardenlinux", "1473.1").digest
     assert _aliases(layout, "1473.1") == ["latest"] and _aliases(layout) == ["latest"]  # each records what it got
+
+
+RELEASE_TAGS = ["1474.0", VERSION, "1473.0.0", "1473.0.build-ci.1", "1473.0-aws-gardener_prod-amd64",
+                "1473.0-container-amd64", "1474.0-kvm-gardener_prod-arm64", "latest.sig", "sha256-" + "a" * 64]
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_an_alias_never_takes_a_release_signature_or_fallback_tag(published: Path, tmp_path: Path) -> None:
+    """Refused as bad input before any target is opened: a layout, a CTF and a registry that does not exist."""
+    layout = tmp_path / "oci"
+    shutil.copytree(published, layout)
+    before = _tree(layout)
+    for alias in RELEASE_TAGS:
+        for target in (f"oci-layout:{layout}", f"ctf:{tmp_path / 'ctf'}", "127.0.0.1:9"):
+            out = _cli("tag", target, VERSION, "--alias", "latest", "--alias", alias, code=2)
+            assert repr(alias) in out, out
+    assert _tree(layout) == before
+    assert not (tmp_path / "ctf").exists()
+
+
+def test_an_existing_tag_that_is_no_alias_is_not_moved(published: Path, tmp_path: Path) -> None:
+    layout = tmp_path / "oci"
+    shutil.copytree(published, layout)
+    target = LayoutTarget(layout)
+    flavor = target.resolve("gardenlinux", "1473.0-aws-gardener_prod-amd64")
+    target.tag("gardenlinux", flavor, "stable")  # a tag made by hand, at a flavor manifest
+    before = _tree(layout)
+    out = _cli("tag", f"oci-layout:{layout}", VERSION, "--alias", "latest", "--alias", "stable", code=2)
+    assert "gardenlinux:stable points at a manifest (application/vnd.oci.image.manifest.v1+json), not at a release " \
+        "index" in out
+    assert _tree(layout) == before  # not even `latest`, nor the aliases label

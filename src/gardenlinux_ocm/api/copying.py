@@ -84,11 +84,12 @@ def copy_release(
             on_warning(text)
     attached = _carried_referrers(src, dst, artefacts)  # read before the first write
     if attached is None:
-        return copy(source, dst, signed + artefacts + ordered, jobs=jobs, on_event=on_event, on_change=on_change)
+        return copy(source, dst, signed + artefacts + ordered, jobs=jobs, on_event=on_event, on_change=on_change,
+                    check_sources=True)
     referrers, fallbacks = attached
     return copy(OverlaySource(source, fallbacks.source), dst, [*signed, *referrers, *fallbacks.roots, *artefacts,
                                                                  *ordered], jobs=jobs, on_event=on_event,
-                on_change=on_change)
+                on_change=on_change, check_sources=True)
 
 
 def _carried_referrers(src: ReadOnlyTarget, dst: ReadOnlyTarget, roots: list[CopyRoot]

@@ -5,10 +5,11 @@ Each check returns what it found and a list of problems, so one pass over an arc
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from ..bounded import LIMITS, json_document
+from ..errors import RefusedDocument
 from ..oci.model import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, Descriptor, MediaType, Platform, parse_descriptor
 
 __all__ = ["blob_name", "loads", "check_layout", "check_index", "check_manifest", "check_config"]
@@ -39,9 +40,11 @@ def blob_name(digest: str) -> str:
 def loads(data: bytes, what: str) -> tuple[dict[str, Any] | None, str | None]:
     """Parse a JSON object; returns it, or None and the problem (invalid UTF-8 or JSON, too deep, not an object)."""
     try:
-        obj = json.loads(data)
-    except (ValueError, RecursionError) as e:
+        obj = json_document(data, what=what, where="", limit=LIMITS.index)
+    except ValueError as e:
         return None, f"{what} is not valid JSON: {e}"
+    except RefusedDocument as e:
+        return None, e.message.removeprefix("the ")
     if not isinstance(obj, dict):
         return None, f"{what} is JSON but not an object"
     return obj, None

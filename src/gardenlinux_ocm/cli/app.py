@@ -23,9 +23,26 @@ class _HelpWrapper(_textwrap.TextWrapper):
 
 _textwrap.TextWrapper = _HelpWrapper  # type: ignore[misc]  # click looks the class up here on every wrap
 
+# The bounds on peers, as `gl-ocm --help` (and so docs/cli.md) states them; tests/unit/cli/test_cli.py checks that
+# the numbers are the code's defaults.
+BOUNDS_EPILOG = """\b
+Bounds on what a registry, token service, archive or signer sends; a peer
+beyond one ends the run with exit 1 and one paragraph, in bounded time:
+  GL_OCM_CONNECT_TIMEOUT  seconds to connect [default: 10]
+  GL_OCM_READ_TIMEOUT     seconds to wait for each read [default: 120]
+  GL_OCM_DEADLINE         seconds an operation may take, retries and its
+                          answer's body included [default: 120]
+  GL_OCM_RETRY_BUDGET     seconds of retry waits in one run [default: 600]
+  --signer-timeout        seconds per signature of --signer-command [60]
+Documents read: manifests and indexes 4 MiB, component descriptors 16 MiB,
+token answers 256 KiB, at most 64 levels deep; YAML without anchors,
+aliases or tags. Basic credentials go to a token service over HTTPS, over
+plain HTTP only on the registry's own host."""
+
 app = typer.Typer(
     name="gl-ocm",
     help="Publish Garden Linux releases as OCI artefacts and OCM component versions, and verify them.",
+    epilog=BOUNDS_EPILOG,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..artefacts.digests import DigestCache
+    from ..oci.registry import RetryPolicy, Timeouts
     from ..targets import RegistryOptions
     from ..trust.signer import DigestSigner
 
@@ -89,11 +91,49 @@ def registry_options(
     env_user, env_pass = os.environ.get("GL_OCM_REGISTRY_USERNAME"), os.environ.get("GL_OCM_REGISTRY_PASSWORD")
     from_env = (env_user, env_pass) if env_user and env_pass is not None else None
     files = load_auth_files(auth_file_candidates(os.environ, Path.home()))
+    timeout, retry = network_bounds(os.environ)
     return RegistryOptions(
         credentials=credentials_lookup(explicit, from_env, files),
         plain_http=plain_http,
         ca_file=ca_file,
         insecure_skip_tls_verify=insecure,
+        timeout=timeout,
+        retry=retry,
+    )
+
+
+# The bounds on a peer that the environment sets (seconds); `gl-ocm --help` states them and their defaults.
+BOUND_VARIABLES = {
+    "GL_OCM_CONNECT_TIMEOUT": "connect",
+    "GL_OCM_READ_TIMEOUT": "read",
+    "GL_OCM_DEADLINE": "operation",
+    "GL_OCM_RETRY_BUDGET": "total",
+}
+
+
+def _seconds(env: Mapping[str, str], name: str) -> float | None:
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e6:
+        raise UsageError(f"{name}={text!r} is no number of seconds", hint=f"e.g. {name}=30; unset it for the default")
+    return value
+
+
+def network_bounds(env: Mapping[str, str]) -> tuple[Timeouts, RetryPolicy]:
+    """The read timeouts and deadlines of registry requests: the defaults, changed by `GL_OCM_*` variables."""
+    from ..oci.registry import RetryPolicy, Timeouts
+
+    values = {field: _seconds(env, name) for name, field in BOUND_VARIABLES.items()}
+    timeout, retry = Timeouts(), RetryPolicy()
+    return (
+        Timeouts(connect=values["connect"] or timeout.connect, read=values["read"] or timeout.read),
+        dataclasses.replace(retry, operation=values["operation"] or retry.operation,
+                            total=values["total"] or retry.total),
     )
 
 
@@ -201,7 +241,7 @@ def registry_unset() -> RegistryOptions:
 
 
 def make_signer(key_file: Path | None, password_file: Path | None, command: str | None, output: str,
-                public_key: Path | None, *, key_option: str) -> DigestSigner | None:
+                public_key: Path | None, *, key_option: str, timeout: float = 60.0) -> DigestSigner | None:
     """The signer the options name: a PEM key in this process, or an external command (`--signer-command`); None
     for neither. Both at once, or an unusable key, is bad input (exit 2) before anything is read or written."""
     import shlex
@@ -224,5 +264,5 @@ def make_signer(key_file: Path | None, password_file: Path | None, command: str 
         argv = shlex.split(command)
     except ValueError as e:
         raise UsageError(f"--signer-command cannot be split into words: {e}", hint="check its quotes") from None
-    return CommandSigner(argv, input=SignerInput.DIGEST, encoding=SignatureEncoding(output),
+    return CommandSigner(argv, input=SignerInput.DIGEST, encoding=SignatureEncoding(output), timeout=timeout,
                          public_key=load_public_key(public_key) if public_key is not None else None)

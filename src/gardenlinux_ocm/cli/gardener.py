@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         carries glci's label gardener.cloud/gardenlinux/ci/published-image-metadata. The output is a spec fragment:
         spec.machineImages (version as three-part semver, architectures, cri) and spec.providerConfig (the provider
         extension's CloudProfileConfig). A selected flavor without images is skipped with a warning; a provider with
-        none at all exits 1.
+        none at all is bad input (exit 2).
 
         \b
         Examples:

@@ -68,7 +68,24 @@ CaOpt = Annotated[
         "--ca-file", exists=True, dir_okay=False, metavar="FILE", help="PEM bundle of CAs to trust for the registry."
     ),
 ]
-VersionArg = Annotated[str, typer.Argument(metavar="VERSION", help="Release version, e.g. 1473.0.", show_default=False)]
+def _release_version(value: str) -> str:
+    """A VERSION argument is checked while the command line is parsed: bad input is exit 2 before any I/O."""
+    from ..spec.version import check_version
+    from .common import guard
+
+    return guard(lambda: check_version(value, what="VERSION"))
+
+
+def version_option(value: str | None) -> str | None:
+    """A `--version` option checked while the command line is parsed, as a VERSION argument is."""
+    from ..spec.version import check_version
+    from .common import guard
+
+    return None if value is None else guard(lambda: check_version(value, what="--version"))
+
+
+VersionArg = Annotated[str, typer.Argument(metavar="VERSION", help="Release version, e.g. 1473.0.", show_default=False,
+                                           callback=_release_version)]
 ArtefactsOpt = Annotated[
     Path | None,
     typer.Option(
@@ -145,6 +162,17 @@ class SignerOutput(StrEnum):
 
 
 SignerOutputOpt = Annotated[SignerOutput, typer.Option("--signer-output", help="What --signer-command prints.")]
+SignerTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--signer-timeout",
+        metavar="SECONDS",
+        min=0.001,
+        envvar="GL_OCM_SIGNER_TIMEOUT",
+        help="Stop --signer-command after this long per signature (it fails, nothing is written); it may print "
+        "at most 16 KiB.",
+    ),
+]
 SignerPublicKeyOpt = Annotated[
     Path | None,
     typer.Option(

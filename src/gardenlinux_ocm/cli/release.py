@@ -44,7 +44,9 @@ from .options import (
     SignerOutput,
     SignerOutputOpt,
     SignerPublicKeyOpt,
+    SignerTimeoutOpt,
     VersionArg,
+    version_option,
 )
 from .output import copy_summary, progress, publish_summary
 
@@ -216,6 +218,7 @@ def register(app: typer.Typer) -> None:
         signer_command: SignerCommandOpt = None,
         signer_output: SignerOutputOpt = SignerOutput.RAW,
         signer_public_key: SignerPublicKeyOpt = None,
+        signer_timeout: SignerTimeoutOpt = 60.0,
         use_digest_cache: DigestCacheOpt = True,
         registry: RegistryFactory = registry_unset,
     ) -> None:
@@ -248,7 +251,7 @@ def register(app: typer.Typer) -> None:
                 images = load_published_images(published_images)
             # so does an unusable key or signer
             key = make_signer(sign_key, key_password_file, signer_command, signer_output, signer_public_key,
-                              key_option="--sign-key")
+                              key_option="--sign-key", timeout=signer_timeout)
             source = artefacts or _default_artefacts(version)
             cache = digest_cache(use_digest_cache)
             if flavor or containers:
@@ -342,7 +345,8 @@ def register(app: typer.Typer) -> None:
             str, typer.Argument(metavar="TARGET", help="oci-layout:DIR, ctf:PATH or a registry base.")
         ],
         version: Annotated[
-            str | None, typer.Option("--version", metavar="VERSION", help="Copy only this release.")
+            str | None, typer.Option("--version", metavar="VERSION", help="Copy only this release.",
+                                     callback=version_option)
         ] = None,
         jobs: JobsOpt = 4,
         output: OutputOpt = OutputFormat.TABLE,

@@ -50,6 +50,12 @@ def register(app: typer.Typer) -> None:
         from ..targets import registry_opener
 
         def run() -> TagResult:
+            from ..aliases import check_alias
+            from ..spec.version import check_version
+
+            check_version(version, what="VERSION")  # bad input is refused before a target is opened
+            for name in alias:
+                check_alias(name)
             opts = registry()
             with opened_targets(target, ocm_repository, opts) as (dst, home):
                 return tag_release(dst, version, alias, ocm_repository=home, open_registry=registry_opener(opts))

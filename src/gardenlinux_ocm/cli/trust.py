@@ -34,6 +34,7 @@ from .options import (
     SignerOutput,
     SignerOutputOpt,
     SignerPublicKeyOpt,
+    SignerTimeoutOpt,
 )
 from .output import INDENT, fold, print_lines, shorten_digests
 
@@ -57,6 +58,14 @@ def parse_component(text: str | None, *, require_version: bool) -> tuple[str | N
         raise UsageError(f"{text!r} is not COMPONENT[:VERSION]", hint="e.g. github.com/gardenlinux/gardenlinux:1473.0")
     if require_version and not version:
         raise UsageError(f"{text!r} names no version", hint=f"write {name}:VERSION")
+    from ..oci.model import REPOSITORY_RE, TAG_RE, version_to_tag
+
+    if not REPOSITORY_RE.match(f"component-descriptors/{name}"):
+        raise UsageError(f"{text!r}: {name!r} is no component name", hint="e.g. github.com/gardenlinux/gardenlinux "
+                         "(lower-case letters, digits, '.', '_', '-' and '/')")
+    if version and not TAG_RE.match(version_to_tag(version)):
+        raise UsageError(f"{text!r}: {version!r} is no component version (it cannot be an OCI tag)",
+                         hint="e.g. github.com/gardenlinux/gardenlinux:1473.0")
     return name, version or None
 
 
@@ -245,6 +254,7 @@ def register(app: typer.Typer) -> None:
         signer_command: SignerCommandOpt = None,
         signer_output: SignerOutputOpt = SignerOutput.RAW,
         signer_public_key: SignerPublicKeyOpt = None,
+        signer_timeout: SignerTimeoutOpt = 60.0,
         output: OutputOpt = OutputFormat.TABLE,
         registry: RegistryFactory = registry_unset,
     ) -> None:
@@ -268,7 +278,7 @@ def register(app: typer.Typer) -> None:
         def run() -> SignResult:
             name, version = parse_component(component, require_version=True)
             key = make_signer(private_key, key_password_file, signer_command, signer_output, signer_public_key,
-                              key_option="--private-key")
+                              key_option="--private-key", timeout=signer_timeout)
             if key is None:
                 raise UsageError("nothing to sign with: give --private-key or --signer-command")
             if algorithm is SignatureAlgorithm.RSASSA_PSS:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import GardenerError, UsageError
+from ..errors import GardenerError, NoPublishedImages, UsageError
 from ..ocm.labels import (
     PLATFORM_IMAGE_RESOURCE,
     PLATFORM_IMAGE_TYPE,
@@ -247,11 +247,11 @@ def _core(options: ProfileOptions, version: str, archs: Sequence[str]) -> dict[s
 
 
 def _no_images(release: str, spec: ProviderSpec, options: ProfileOptions, flavors: Sequence[_Flavor],
-               selected: Sequence[_Flavor], skipped: Sequence[SkippedFlavor]) -> GardenerError:
+               selected: Sequence[_Flavor], skipped: Sequence[SkippedFlavor]) -> NoPublishedImages:
     flags = ",".join(sorted(options.flavor_flags))
     if skipped:
         listed = "; ".join(s.describe() for s in skipped)
-        return GardenerError(f"release {release} has no published images for provider {spec.provider}: {listed}",
+        return NoPublishedImages(f"release {release} has no published images for provider {spec.provider}: {listed}",
                              hint=f"publish the images with glci (it adds the label {PUBLISHED_IMAGES_LABEL} to each "
                                   f"{PLATFORM_IMAGE_RESOURCE} resource), or select other flavors with --flavor-flags")
     platforms = "/".join(spec.platforms)
@@ -262,8 +262,8 @@ def _no_images(release: str, spec: ProviderSpec, options: ProfileOptions, flavor
     if mine:
         hint = (f"its {platforms} flavors have the feature flags {' | '.join(mine)}; choose with --flavor-flags"
                 + (" and --openstack-variant" if openstack else ""))
-    return GardenerError(f"release {release} has no published images for provider {spec.provider}: it has no "
-                         f"{platforms} flavor{variant} with feature flags {flags}", hint=hint)
+    return NoPublishedImages(f"release {release} has no published images for provider {spec.provider}: it has no "
+                             f"{platforms} flavor{variant} with feature flags {flags}", hint=hint)
 
 
 def _selects(flavor: _Flavor, spec: ProviderSpec, options: ProfileOptions) -> bool:

@@ -19,16 +19,17 @@ whatever the file size.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..bounded import LIMITS, json_document
 from ..errors import DigestMismatch, NotFound, TargetError, UsageError, VerificationError
 from ._download_files import A_DIRECTORY, SAME, disk_errors, inspect, place, sync_directory, temporary
 from .copy.changes import OnChange
@@ -166,7 +167,7 @@ def flavor_files(manifest: bytes, where: str) -> tuple[FlavorFile, ...]:
     """The files of a flavor manifest, in layer order; raises `VerificationError` listing every unsafe or duplicate
     title (and any malformed layer) at once."""
     try:
-        doc = json.loads(manifest)
+        doc = json_document(manifest, what="manifest", where=where, limit=LIMITS.manifest)
     except ValueError as e:
         raise VerificationError(f"{where}: the manifest is not JSON ({e})") from e
     if not isinstance(doc, dict):
@@ -251,7 +252,8 @@ def read_flavor(src: ReadOnlyTarget, repository: str, version: str, flavor: str
                                 f"{MAX_MANIFEST >> 20} MiB a flavor manifest may have")
     data = _read_manifest(src, repository, descriptor, where)
     files = flavor_files(data, where)
-    expected = (json.loads(data).get("annotations") or {}).get(REFERRERS_ANNOTATION)
+    doc = json_document(data, what="manifest", where=where, limit=LIMITS.manifest)
+    expected = (doc.get("annotations") or {}).get(REFERRERS_ANNOTATION)
     if expected:
         files = _with_referrers(src, repository, descriptor, files, where)
     return tag, descriptor, files
@@ -333,16 +335,19 @@ def download(
                   if why and (on_change is OnChange.FAIL or why == A_DIRECTORY)]
     if in_the_way:
         raise _would_change(directory, in_the_way)
+    created = not directory.exists()
     if any(why != SAME for _, why in states):
         with disk_errors(directory):
             directory.mkdir(parents=True, exist_ok=True)
-    done: list[DownloadedFile] = []
-    for file, why in states:
-        if why == SAME:
-            done.append(DownloadedFile(file=file, status=FileStatus.UNCHANGED))
-            continue
-        _write(src, repository, file, directory, replace=why is not None)
-        done.append(DownloadedFile(file=file, status=FileStatus.WRITTEN))
+    try:
+        _write_all(src, repository, [(f, why) for f, why in states if why != SAME], directory)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when it is still empty: nothing of this run is left behind
+        raise
+    done = [DownloadedFile(file=file, status=FileStatus.UNCHANGED if why == SAME else FileStatus.WRITTEN)
+            for file, why in states]
     return DownloadResult(target=src.name, reference=f"{repository}:{tag}", manifest=manifest, directory=directory,
                           files=tuple(done))
 
@@ -361,20 +366,35 @@ def _would_change(directory: Path, in_the_way: list[tuple[FlavorFile, str]]) -> 
     )
 
 
-def _write(src: ReadOnlyTarget, repository: str, file: FlavorFile, directory: Path, *, replace: bool) -> None:
-    """Stream one layer into an owned temporary beside its file; rename it into place only when it matches."""
-    path = directory / file.name
-    with temporary(path) as (out, tmp):
-        with src.fetch(repository, file.layer) as stream:  # errors reading the target pass as they are
-            _copy_checked(stream, out, file, f"{src.name}/{repository}", directory)
-        with disk_errors(directory):
-            out.flush()
-            os.fsync(out.fileno())
-            placed = place(tmp, path, replace=replace)
-    if not placed:
-        raise FilesWouldChange(f"{path} appeared while it was downloaded", names=(file.name,),
-                               hint="nothing was kept of it; run again to compare, or pass --overwrite")
-    sync_directory(directory)
+def _write_all(src: ReadOnlyTarget, repository: str, files: list[tuple[FlavorFile, str | None]],
+               directory: Path) -> None:
+    """Stream every layer into an owned temporary beside its file, each checked; only when all of them match are
+    they renamed into place, so a failure half-way leaves no file of this run under its final name."""
+    with contextlib.ExitStack() as stack:
+        staged: list[tuple[FlavorFile, Path, Path, bool]] = []
+        for file, why in files:
+            path = directory / file.name
+            out, tmp = stack.enter_context(temporary(path))
+            with src.fetch(repository, file.layer) as stream:  # errors reading the target pass as they are
+                _copy_checked(stream, out, file, f"{src.name}/{repository}", directory)
+            with disk_errors(directory):
+                out.flush()
+                os.fsync(out.fileno())
+            staged.append((file, tmp, path, why is not None))
+        placed: list[Path] = []
+        for file, tmp, path, replace in staged:
+            with disk_errors(directory):
+                ok = place(tmp, path, replace=replace)
+            if not ok:
+                for new in placed:  # files this run added; a replaced file cannot be restored, and is not
+                    with contextlib.suppress(OSError):
+                        os.unlink(new)
+                raise FilesWouldChange(f"{path} appeared while it was downloaded", names=(file.name,),
+                                       hint="nothing of this run was kept; run again to compare, or pass --overwrite")
+            if not replace:
+                placed.append(path)
+    if files:
+        sync_directory(directory)
 
 
 def _copy_checked(stream: BinaryIO, out: BinaryIO, file: FlavorFile, where: str, directory: Path) -> None:

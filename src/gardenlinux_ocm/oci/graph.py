@@ -3,9 +3,9 @@ one, read from a target."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
+from ..bounded import LIMITS, json_document
 from ..errors import TargetError
 from .model import INDEX_MEDIA_TYPES, Descriptor, is_manifest, parse_descriptor
 
@@ -23,7 +23,7 @@ def successors(descriptor: Descriptor, data: bytes, *, subject: bool = True) -> 
     referrer before its subject ("in either order")."""
     if not is_manifest(descriptor.media_type):
         return []
-    doc = json.loads(data)
+    doc = json_document(data, what="manifest", where=descriptor.digest, limit=LIMITS.manifest)
     out: list[Descriptor] = []
     if descriptor.media_type in INDEX_MEDIA_TYPES:
         out.extend(parse_descriptor(m) for m in doc.get("manifests", []))

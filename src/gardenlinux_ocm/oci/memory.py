@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import BinaryIO
 
+from ..bounded import LIMITS, json_document
 from ..errors import DigestMismatch, NotFound
 from .model import Descriptor, descriptor_for, sha256_digest
 from .target import ReadOnlyTarget
@@ -44,7 +44,8 @@ class MemoryTarget:
             data = self._blobs.get(reference)
             if data is None or reference not in self._repos.get(repository, set()):
                 raise NotFound(f"{repository}@{reference} not found")
-            return descriptor_for(data, json.loads(data).get("mediaType", ""))
+            doc = json_document(data, what="manifest", where=f"{repository}@{reference}", limit=LIMITS.manifest)
+            return descriptor_for(data, doc.get("mediaType", ""))
         try:
             return self._tags[(repository, reference)]
         except KeyError as e:

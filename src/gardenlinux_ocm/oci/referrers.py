@@ -14,12 +14,12 @@ Learned from: opencontainers/distribution-spec:spec.md ("Listing Referrers", "Re
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..bounded import LIMITS, json_document
 from ..errors import NotFound, TargetError
 from .model import EMPTY_DESCRIPTOR, Descriptor, MediaType, canonical_json, descriptor_for, parse_descriptor
 from .target import ReadOnlyTarget
@@ -104,7 +104,7 @@ def referrer_manifest(
 def referrer_entry(manifest: bytes, media_type: str = MediaType.OCI_MANIFEST) -> Descriptor:
     """How a referrers listing names a manifest: its descriptor with `artifactType` (or the config's media type,
     as the spec says for a manifest without one) and its annotations."""
-    doc = json.loads(manifest)
+    doc = json_document(manifest, what="manifest", where="a referrer", limit=LIMITS.manifest)
     artifact_type = doc.get("artifactType")
     if not isinstance(artifact_type, str):
         config = doc.get("config")
@@ -150,7 +150,7 @@ def _read_fallback(target: ReadOnlyTarget, repository: str, subject: Descriptor)
     with target.fetch(repository, index) as f:
         data = f.read(index.size + 1)
     try:
-        doc = json.loads(data)
+        doc = json_document(data, what="image index", where=where, limit=LIMITS.manifest)
         entries = tuple(parse_descriptor(m) for m in doc["manifests"])
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise TargetError(f"{where}: the referrers fallback index of {subject.digest} is malformed: {e}",

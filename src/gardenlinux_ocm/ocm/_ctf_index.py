@@ -15,6 +15,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
+from ..bounded import LIMITS, json_document
 from ..errors import TargetError
 from ..oci.model import MediaType
 
@@ -43,7 +44,7 @@ def blob_name(digest: str) -> str:
 def media_type_of(data: bytes) -> str:
     """The `mediaType` of a manifest's bytes; the OCI manifest type when it names none (or is no JSON object)."""
     try:
-        doc = json.loads(data)
+        doc = json_document(data, what="manifest", where="a CTF manifest", limit=LIMITS.manifest)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return MediaType.OCI_MANIFEST.value
     media_type = doc.get("mediaType") if isinstance(doc, dict) else None
@@ -78,7 +79,7 @@ class ArtifactIndex:
         """Parse an index; raises `TargetError` naming `where` for what is no index, and (with `Malformed.FAIL`)
         for a wrong schema version, an entry without repository and digest strings, or a tag listed twice."""
         try:
-            doc = json.loads(data)
+            doc = json_document(data, what="artifact-index.json", where=where, limit=LIMITS.index)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise _corrupt(where, f"is not valid JSON: {e}") from e
         if not isinstance(doc, dict):

@@ -10,7 +10,9 @@ bounded chunks both ways.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import os
 import re
 import shutil
@@ -118,25 +120,37 @@ def _octal(value: int, width: int) -> bytes:
 
 def unpack(archive: Path, directory: Path) -> None:
     """Extract an existing CTF tar (plain or gzipped) into `directory`, streaming; refuses links, devices, absolute
-    names, `..` and whatever else is no CTF member, with a `TargetError` naming the archive and the member."""
+    names, `..` and whatever else is no CTF member, with a `TargetError` naming the archive and the member. A
+    gzipped archive is read to its end, so that a damaged deflate stream fails its CRC check even where the tar
+    inside ends before the damage shows."""
     try:
-        with tarfile.open(archive, mode="r|*") as tar:
-            for member in tar:
-                name = _checked_name(archive, member)
-                if name is None:
-                    continue
-                path = directory / name
-                source = tar.extractfile(member)
-                assert source is not None  # a regular file, checked above
-                with disk_errors(path, directory, kind=CTF_KIND):
-                    path.parent.mkdir(exist_ok=True)
-                    with path.open("wb") as f:
-                        shutil.copyfileobj(source, f, _CHUNK)
+        with archive.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else contextlib.nullcontext(raw) as stream:
+                _extract(archive, stream, directory)
+                while gzipped and stream.read(_CHUNK):
+                    pass  # to the trailer: its CRC and length are checked there
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise TargetError(
             f"{archive}: cannot read the existing archive: {e}",
             hint=f"repair or move {archive} aside, or publish to another ctf:PATH; nothing was written",
         ) from e
+
+
+def _extract(archive: Path, stream: io.BufferedIOBase, directory: Path) -> None:
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            name = _checked_name(archive, member)
+            if name is None:
+                continue
+            path = directory / name
+            source = tar.extractfile(member)
+            assert source is not None  # a regular file, checked above
+            with disk_errors(path, directory, kind=CTF_KIND):
+                path.parent.mkdir(exist_ok=True)
+                with path.open("wb") as f:
+                    shutil.copyfileobj(source, f, _CHUNK)
 
 
 def _checked_name(archive: Path, member: tarfile.TarInfo) -> str | None:

@@ -23,6 +23,7 @@ import shutil
 import tarfile
 import tempfile
 import weakref
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -76,8 +77,9 @@ class _Files:
         try:
             with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
                 shutil.copyfileobj(src, out, 1 << 20)
-        except (OSError, EOFError) as e:
-            raise UsageError(f"{path}: cannot decompress the archive: {e}") from e
+        except (OSError, EOFError, zlib.error) as e:  # zlib.error: a damaged deflate stream
+            raise UsageError(f"{path}: cannot decompress the archive: {e}",
+                             hint="the file is damaged or no gzip; copy it again") from e
         return Path(tmp)
 
     @contextlib.contextmanager

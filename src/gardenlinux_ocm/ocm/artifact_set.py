@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, Protocol
 
+from ..bounded import json_document
+from ..errors import RefusedDocument
 from ..oci.model import Descriptor, MediaType
 from ._ctf_tar import tar_header, tar_padding
 
@@ -190,8 +192,12 @@ def _index(tar: tarfile.TarFile, member: tarfile.TarInfo, problems: list[str]) -
         return None
     source = tar.extractfile(member)
     try:
-        doc = json.loads(source.read(_MAX_INDEX)) if source is not None else None
-    except (ValueError, RecursionError) as e:
+        doc = json_document(source.read(_MAX_INDEX), what="artifact set index", where="index.json",
+                            limit=_MAX_INDEX) if source is not None else None
+    except RefusedDocument as e:
+        problems.append(f"index.json is not JSON within bounds: {e.message}")
+        return None
+    except ValueError as e:
         problems.append(f"index.json is not JSON: {e}")
         return None
     if not isinstance(doc, dict):

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from ..bounded import LIMITS, json_document, yaml_document
 from ..errors import NotFound, VerificationError
 from ..oci.model import (
     INDEX_MEDIA_TYPES,
@@ -107,9 +108,10 @@ _Loader.yaml_implicit_resolvers = {
 
 
 def load_descriptor(data: bytes, where: str) -> dict[str, Any]:
-    """Parse descriptor YAML or JSON (JSON is YAML); raises `VerificationError` unless it is a mapping."""
+    """Parse descriptor YAML or JSON (JSON is YAML) within the bounds of `bounded.yaml_document` (`RefusedDocument`
+    beyond them); raises `VerificationError` unless it is a mapping."""
     try:
-        doc = yaml.load(data.decode("utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml_document(data, what="component descriptor", where=where, limit=LIMITS.descriptor, loader=_Loader)
     except (UnicodeDecodeError, yaml.YAMLError) as e:
         raise VerificationError(f"{where}: the component descriptor is not valid YAML or JSON: {e}") from e
     if not isinstance(doc, dict):
@@ -133,7 +135,7 @@ def read_small(target: ReadOnlyTarget, repository: str, desc: Descriptor, limit:
 
 def _json(data: bytes, where: str) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
+        doc = json_document(data, what="manifest", where=where, limit=LIMITS.manifest)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise VerificationError(f"{where}: not valid JSON: {e}") from e
     if not isinstance(doc, dict):

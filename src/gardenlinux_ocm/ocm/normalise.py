@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import hashlib
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -27,7 +26,8 @@ from typing import Any
 
 import rfc8785
 
-from gardenlinux_ocm.errors import SigningError
+from gardenlinux_ocm.bounded import LIMITS, json_document
+from gardenlinux_ocm.errors import RefusedDocument, SigningError
 
 __all__ = ["NormalisationAlgorithm", "normalise", "descriptor_digest"]
 
@@ -214,8 +214,8 @@ def _with_labels(mapping: dict[str, Any], labels: list[dict[str, Any]]) -> dict[
 def _json_object(text: str) -> dict[str, Any] | None:
     """Parse a JSON-encoded provider object; None when the string is a plain provider name."""
     try:
-        parsed = json.loads(text)
-    except ValueError:
+        parsed = json_document(text, what="provider label", where="a component descriptor", limit=LIMITS.error)
+    except (ValueError, RefusedDocument):
         return None
     return parsed if isinstance(parsed, dict) else None
 

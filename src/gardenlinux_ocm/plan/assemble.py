@@ -13,12 +13,12 @@ shared state; the index is computed from it, never merged, so no entry can be lo
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 from ..artefacts.inventory import ArtefactFile, FlavorArtefacts
 from ..artefacts.packages import MAX_PACKAGE_LIST, parse_package_list
+from ..bounded import LIMITS, json_document
 from ..errors import NotFound, PlanError
 from ..oci.model import Descriptor, parse_descriptor
 from ..oci.referrers import list_referrers
@@ -49,7 +49,8 @@ def _json(target: ReadOnlyTarget, repository: str, desc: Descriptor, what: str) 
     """A manifest or config, read whole (bounded) and checked against its digest, as JSON."""
     data = read_small(target, repository, desc, _MAX_MANIFEST)
     try:
-        return json.loads(data)
+        return json_document(data, what=what, where=f"{target.name}/{repository}@{desc.digest}",
+                             limit=LIMITS.manifest)
     except ValueError as e:
         raise PlanError(f"{target.name}/{repository}@{desc.digest}: the {what} is not JSON: {e}") from e
 

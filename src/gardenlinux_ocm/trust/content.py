@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from typing import Any
 
+from ..bounded import LIMITS, json_document
 from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, is_manifest, parse_descriptor
 from ..oci.sizes import SizeSource, size_source, stored_size
 from ..oci.target import ReadOnlyTarget
@@ -64,7 +64,7 @@ def _descriptor(entry: dict[str, Any], what: str) -> Descriptor:
 def manifest_children(descriptor: Descriptor, data: bytes) -> list[Descriptor]:
     """Config and layers of a manifest, entries of an index, plus `subject`; raises ValueError for a malformed one."""
     try:
-        doc = json.loads(data)
+        doc = json_document(data, what="manifest", where=descriptor.digest, limit=LIMITS.manifest)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise ValueError(f"not JSON: {e}") from e
     if not isinstance(doc, dict):

@@ -24,6 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from ..bounded import LIMITS, json_document
+from ..errors import RefusedDocument
 from ..oci.model import DIGEST_RE, Descriptor, MediaType, descriptor_for, parse_descriptor, sha256_digest
 
 __all__ = [
@@ -173,7 +175,7 @@ def referrer_image(layer: SignatureLayer, subject: Descriptor) -> SignatureImage
 def parse_signature_image(data: bytes) -> SignatureImage:
     """Read a signature manifest (either form); raises ValueError when it is not one."""
     try:
-        doc = json.loads(data)
+        doc = json_document(data, what="signature manifest", where="a signature", limit=LIMITS.manifest)
     except ValueError as e:
         raise ValueError(f"the signature manifest is not JSON: {e}") from e
     if not isinstance(doc, dict):
@@ -295,10 +297,10 @@ def check_signature(manifest_digest: str, image: SignatureImage | None, payloads
 def _claim(payload: bytes) -> tuple[str, str]:
     """(docker-manifest-digest, type) of a simple-signing payload; ('', '') when it is not one."""
     try:
-        doc = json.loads(payload)
+        doc = json_document(payload, what="signature payload", where="a signature", limit=LIMITS.manifest)
         critical = doc["critical"]
         return str(critical["image"]["docker-manifest-digest"]), str(critical["type"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RefusedDocument):
         return "", ""
 
 

@@ -8,8 +8,10 @@ signs a normalised descriptor's digest with (`ocm.signing.sign_digest`), which a
 - `CommandSigner`: an external program, run without a shell, that gets the payload (`SignerInput.PAYLOAD`, e.g.
   `openssl dgst -sha256 -sign KEY`) or the 32-byte digest (`SignerInput.DIGEST`, e.g. `openssl pkeyutl -sign
   -inkey KEY -pkeyopt digest:sha256`, a KMS's "sign digest" call) on stdin and prints the signature on stdout, raw
-  or base64. It runs within a time limit and may print at most `max_output` bytes; its stderr goes to ours. Errors
-  name the command (argv[0]) and never show what went in or came out.
+  or base64. It runs within a time limit and may print at most `max_output` bytes; the first `MAX_STDERR` bytes
+  of its stderr go to ours as they come (a prompt to touch a token stays visible), the rest is read and dropped,
+  so an endless stderr neither floods the terminal nor blocks the command. Errors name the command (argv[0]) and
+  never show what went in or came out.
 
 Given a public key, each signature is checked right after it is made, so a signer holding another key (or using
 another algorithm) fails at once instead of publishing signatures nobody can verify.
@@ -25,6 +27,7 @@ import os
 import selectors
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -43,6 +46,7 @@ from ..ocm.signing import load_private_key
 __all__ = ["Signer", "DigestSigner", "KeySigner", "CommandSigner", "SignerInput", "SignatureEncoding"]
 
 _DIGEST_SIZE = 32  # SHA-256
+MAX_STDERR = 4 << 10
 _READ = 1 << 16
 _COMMAND_HINT = ("run the command by hand with a payload on stdin: it must exit 0 and print only the "
                  "RSASSA-PKCS1-v1_5 SHA-256 signature")
@@ -163,8 +167,9 @@ class CommandSigner:
 
     def _run(self, data: bytes) -> bytes:
         try:
-            proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
-                                    env=self._env, start_new_session=True)  # its own group: killed as a whole
+            proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=self._env,
+                                    start_new_session=True)  # its own group: killed as a whole
         except OSError as e:
             raise SigningError(f"cannot run {self.name}: {e.strerror or type(e).__name__}",
                                hint="check the program's path and that it is executable") from None
@@ -175,29 +180,36 @@ class CommandSigner:
         return self._decode(output)
 
     def _collect(self, proc: subprocess.Popen[bytes], data: bytes) -> bytes:
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         writer = threading.Thread(target=_feed, args=(proc.stdin, data), daemon=True)
         writer.start()
         deadline = time.monotonic() + self._timeout
         chunks: list[bytes] = []
         total = 0
-        fd = proc.stdout.fileno()
+        out, err = proc.stdout.fileno(), proc.stderr.fileno()
+        forwarded = 0
         with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while True:
+            selector.register(out, selectors.EVENT_READ)
+            selector.register(err, selectors.EVENT_READ)
+            open_fds = {out, err}
+            while out in open_fds:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise self._timed_out()
-                if not selector.select(remaining):
-                    continue
-                chunk = os.read(fd, _READ)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > self._max_output:
-                    raise SigningError(f"{self.name} printed more than {self._max_output} bytes; a signature is "
-                                       "a few hundred, so nothing was signed", hint=_COMMAND_HINT)
-                chunks.append(chunk)
+                for key, _ in selector.select(remaining):
+                    chunk = os.read(key.fd, _READ)
+                    if not chunk:
+                        selector.unregister(key.fd)
+                        open_fds.discard(key.fd)
+                    elif key.fd == err:
+                        forwarded = _forward(chunk, forwarded)
+                    else:
+                        total += len(chunk)
+                        if total > self._max_output:
+                            raise SigningError(f"{self.name} printed more than {self._max_output} bytes; a "
+                                               "signature is a few hundred, so nothing was signed",
+                                               hint=_COMMAND_HINT)
+                        chunks.append(chunk)
         try:
             code = proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
         except subprocess.TimeoutExpired:
@@ -237,6 +249,21 @@ class CommandSigner:
                      "digest)") from None
 
 
+def _forward(chunk: bytes, forwarded: int) -> int:
+    """Pass the signer's stderr on to ours up to `MAX_STDERR` bytes in all; returns how many bytes went so far."""
+    room = MAX_STDERR - forwarded
+    if room > 0:
+        text = chunk[:room] + (b"\n[further output of the signing command dropped]\n" if len(chunk) > room else b"")
+        binary = getattr(sys.stderr, "buffer", None)
+        with contextlib.suppress(OSError, ValueError):
+            if binary is not None:
+                binary.write(text)
+                binary.flush()
+            else:  # a text-only stream (a test runner's)
+                sys.stderr.write(text.decode("utf-8", "replace"))
+    return forwarded + len(chunk)
+
+
 def _feed(stdin: IO[bytes], data: bytes) -> None:
     """Write the input and close stdin; a command that exits without reading it is no error here."""
     with contextlib.suppress(OSError):  # BrokenPipeError included
@@ -256,7 +283,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
-    for stream in (proc.stdin, proc.stdout):
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()

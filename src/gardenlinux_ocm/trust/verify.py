@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ import ocm
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..bounded import json_document
 from ..errors import NotFound
 from ..oci.model import INDEX_MEDIA_TYPES, Descriptor, parse_descriptor, version_to_tag
 from ..oci.referrers import list_referrers
@@ -444,7 +444,8 @@ class _Verifier(_SignatureChecks):
             self.add(CheckKind.REFERRER, subject, False, f"{REFERRER_LABEL}: {_message(e)}", label)
             return
         try:
-            doc = json.loads(read_small(target, repo, referrer.bare(), MAX_MANIFEST))
+            doc = json_document(read_small(target, repo, referrer.bare(), MAX_MANIFEST), what="manifest",
+                                where=f"{repo}@{referrer.digest}", limit=MAX_MANIFEST)
         except NotFound:
             shown = repo if target is self.target else f"{target.name}/{repo}"
             self.not_carried(subject, label, f"the referrer {referrer.digest} is not in {shown}")
@@ -592,7 +593,8 @@ class _Verifier(_SignatureChecks):
             for where, index in candidates:
                 try:
                     with target.fetch(repo, index) as f:
-                        doc = json.loads(f.read(MAX_MANIFEST))
+                        doc = json_document(f.read(MAX_MANIFEST + 1), what="image index", where=where,
+                                            limit=MAX_MANIFEST)
                     listed = {str(m.get("digest")) for m in doc.get("manifests") or []}
                 except TARGET_ERRORS as e:
                     self.add(CheckKind.INDEX, index_subject, False, f"{where}: unreadable: {_message(e)}", label)

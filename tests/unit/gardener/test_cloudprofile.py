@@ -370,7 +370,7 @@ def test_a_provider_without_published_images_is_an_error() -> None:
     unpublished = [_image(p, a, published=None) for p in ("aws", "gcp") for a in ("amd64", "arm64")]
     with pytest.raises(GardenerError) as e:
         render_cloud_profile(_release(unpublished), ProfileOptions(provider=Provider.AWS))
-    assert e.value.exit_code == 1
+    assert e.value.exit_code == 2  # the provider asked for is at fault, as the flags for a release without them
     assert e.value.message.startswith(f"release {RELEASE_COMPONENT}:{VERSION} has no published images for provider aws")
     assert "aws amd64" in e.value.message and "aws arm64" in e.value.message
     assert e.value.hint and "glci" in e.value.hint and PUBLISHED_IMAGES_LABEL in e.value.hint
@@ -496,9 +496,9 @@ def test_command_openstack_metal(labelled: Path) -> None:
         {"name": "eu-de-1", "id": "os-metal-arm64", "architecture": "arm64"}]
 
 
-def test_command_without_published_images_exits_1(published: Path) -> None:
+def test_command_without_published_images_exits_2(published: Path) -> None:
     result = runner.invoke(app, ["cloud-profile", f"oci-layout:{published}", VERSION, "--provider", "aws"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert f"error: release {RELEASE_COMPONENT}:{VERSION} has no published images for provider aws" in text
     assert "hint: publish the images with glci" in text and "Traceback" not in result.output

@@ -150,7 +150,8 @@ def test_a_tampered_blob_fails_and_leaves_no_file_and_no_temporary(layout: Path,
     whole = tmp_path / "whole"
     result = _download(f"oci-layout:{layout}", whole)
     assert result.exit_code == 1 and name in _text(result)
-    assert _contents(whole) == {k: v for k, v in _flavor_files(samples).items() if k != name}  # the files before it
+    assert _contents(whole) == {}  # all or nothing: not even the files that matched, and no directory
+    assert not whole.exists()
 
 
 def test_a_truncated_blob_names_both_sizes(layout: Path, samples: Path, tmp_path: Path) -> None:

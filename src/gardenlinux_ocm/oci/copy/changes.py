@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from ...bounded import LIMITS, json_document
 from ...errors import GlOcmError, NotFound, TargetError
 from ..model import Descriptor, MediaType, is_manifest, parse_descriptor
 from ..target import ReadOnlyTarget
@@ -185,7 +186,7 @@ def _manifest(target: ReadOnlyTarget, repository: str, descriptor: Descriptor) -
         raise ValueError(f"{repository}@{descriptor.digest} has {descriptor.size} bytes, more than a manifest may have")
     with target.fetch(repository, descriptor) as f:
         data = f.read(_MAX_MANIFEST + 1)
-    value = json.loads(data)
+    value = json_document(data, what="manifest", where=f"{repository}@{descriptor.digest}", limit=LIMITS.manifest)
     if not isinstance(value, dict):
         raise ValueError(f"{repository}@{descriptor.digest} is not a JSON object")
     return value
@@ -325,8 +326,9 @@ def _label(entry: Mapping[str, Any]) -> str:
 def _ocm_artifact(value: object) -> str:
     """The OCM identity in a local blob's `software.ocm.artifact` annotation, e.g. "resource changelog (...)"."""
     try:
-        items = json.loads(value) if isinstance(value, str) else None
-    except ValueError:
+        items = (json_document(value, what="annotation", where="software.ocm.artifact", limit=LIMITS.error)
+                 if isinstance(value, str) else None)
+    except (ValueError, GlOcmError):
         return ""
     if not isinstance(items, list) or not items or not isinstance(items[0], dict):
         return ""

@@ -28,7 +28,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from typing import BinaryIO, cast
 
-from ...errors import TargetError
+from ...errors import NotFound, TargetError
 from ..graph import successors
 from ..model import Descriptor, is_manifest
 from ..streams import ReopeningReader, Stopped, StopSignal, stop_scope, with_progress
@@ -64,8 +64,13 @@ def copy(
     jobs: int = 4,
     on_event: Callable[[Event], None] | None = None,
     on_change: OnChange = OnChange.FAIL,
+    check_sources: bool = False,
 ) -> CopyStats:
     """Copy the graphs of `roots` from `src` to `dst`, in order, and tag each root; returns what was done.
+
+    With `check_sources`, every blob to be sent is asked about on `src` before the first write (for a source that
+    may lack what its manifests name, such as a CTF or a layout made by hand): a missing one is `NotFound` with
+    nothing written.
 
     Before anything is written, every tag of `roots` is resolved on `dst` (once): one that points at other content
     is refused (`TagsWouldMove`) unless `on_change` is `OnChange.OVERWRITE`. A root that one of its tags already
@@ -77,7 +82,7 @@ def copy(
     check_changes(src, dst, roots, on_change, current=current)
     emit = on_event or (lambda e: None)
     with stop_scope(StopSignal()) as stop:
-        return _Transfer(src, dst, jobs=jobs, emit=emit, stop=stop).run(roots, current)
+        return _Transfer(src, dst, jobs=jobs, emit=emit, stop=stop).run(roots, current, check_sources=check_sources)
 
 
 class _Transfer:
@@ -90,11 +95,15 @@ class _Transfer:
         self.stats = CopyStats()
         self.lock = threading.Lock()
 
-    def run(self, roots: Sequence[CopyRoot], current: CurrentTags) -> CopyStats:
+    def run(self, roots: Sequence[CopyRoot], current: CurrentTags, *, check_sources: bool = False) -> CopyStats:
         plan = self._plan(roots, current)
         waves = blob_waves(plan.blobs)
-        self.emit(Event(kind=EventKind.PLANNED, repository="", size=sum(d.size for w in waves for _, _, d, _ in w)))
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="gl-ocm-copy") as pool:
+            if check_sources:
+                unique = {(src_repo, d.digest): (src_repo, d) for src_repo, d in plan.blobs.values()}
+                self._run_all(pool, [functools.partial(self._check_source, *item) for item in unique.values()])
+            self.emit(Event(kind=EventKind.PLANNED, repository="",
+                            size=sum(d.size for w in waves for _, _, d, _ in w)))
             for wave in waves:
                 self._run_all(pool, [functools.partial(self._place, *item) for item in wave])
             for level in levels(plan.manifests):
@@ -167,6 +176,12 @@ class _Transfer:
             stores=owners.get(key) == position,
             data=node.data if node is not None else None,
         )
+
+    def _check_source(self, src_repo: str, desc: Descriptor) -> None:
+        if not self.src.exists(src_repo, desc):
+            raise NotFound(f"{self.src.name}/{src_repo}@{desc.digest}: a manifest names this blob, but the source "
+                           "does not hold it", reference=f"{src_repo}@{desc.digest}",
+                           hint="nothing was written; the source is incomplete: copy it again from where it was made")
 
     # 2. Blobs: the first occurrence of a digest is pushed; later ones (other repositories) are mounted from it.
     def _place(self, repo: str, src_repo: str, desc: Descriptor, origin: str | None) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ...bounded import LIMITS, json_document
 from ...errors import NotFound, TargetError
 from ..model import DIGEST_RE, Descriptor, MediaType, canonical_json, parse_descriptor
 from ..streams import copy_verified
@@ -118,7 +118,8 @@ class LayoutTarget:
             path = self._blob(repository, reference)
             try:
                 data = read_bounded(path, _MAX_MANIFEST)
-                media_type = json.loads(data).get("mediaType", MediaType.OCI_MANIFEST)
+                media_type = json_document(data, what="manifest", where=f"{self.name}/{repository}@{reference}",
+                                           limit=LIMITS.manifest).get("mediaType", MediaType.OCI_MANIFEST)
             except (FileNotFoundError, NotADirectoryError) as e:
                 raise NotFound(f"{self.name}/{repository}@{reference} not found", reference=reference) from e
             except (ValueError, AttributeError) as e:
@@ -226,7 +227,7 @@ def _check_layout_file(path: Path) -> None:
     except (OSError, ValueError) as e:
         raise _corrupt(path, f"unreadable: {e}") from e
     try:
-        value = json.loads(data)
+        value = json_document(data, what="oci-layout file", where=str(path), limit=LIMITS.error)
     except ValueError as e:
         raise _corrupt(path, f"not valid JSON ({e})") from e
     if not isinstance(value, dict) or not isinstance(value.get("imageLayoutVersion"), str):
@@ -242,7 +243,7 @@ def _read_index(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as e:
         raise _corrupt(path, f"unreadable: {e}") from e
     try:
-        index = json.loads(data)
+        index = json_document(data, what="index.json", where=str(path), limit=LIMITS.index)
     except ValueError as e:
         raise _corrupt(path, f"not valid JSON ({e})") from e
     if not isinstance(index, dict):

@@ -22,10 +22,12 @@ import oci.client
 import oci.model
 import requests
 
+from ...bounded import LIMITS
 from ...errors import RegistryError, TargetError
 from ..model import REPOSITORY_RE
+from .bodies import _preload, _read_limited
 from .errors import _CREDENTIALS_HINT, _is_html, _looks_like_registry, _refuse_plain_http
-from .http import _content_type, _is_loopback, _read_limited, _strip_query, _TlsSession, _UploadBody
+from .http import _content_type, _is_loopback, _strip_query, _TlsSession, _UploadBody
 from .retry import _RegistryRetry, _Retry
 
 _log = logging.getLogger(__name__.rpartition(".")[0] + ".registry")  # log as the public module
@@ -98,9 +100,10 @@ class _RegistryAuth(_RegistryRetry):
         request_headers = dict(headers or {})
         if not self._same_origin(url):
             # An upload Location on another host (storage backend): never send our credentials there.
-            return self._session.request(
-                method, url, headers=request_headers, data=data, stream=stream, timeout=self._timeout
+            foreign = self._session.request(
+                method, url, headers=request_headers, data=data, stream=True, timeout=self._timeout
             )
+            return foreign if stream else _preload(foreign)
         scopes = scopes or ((self._scope(repository, push=push),) if repository is not None else ())
         if self._mode is _Mode.BEARER and scopes:
             request_headers["Authorization"] = "Bearer " + self._token(scopes)
@@ -115,9 +118,11 @@ class _RegistryAuth(_RegistryRetry):
             raise_for_status=False,
             warn_if_not_ok=False,
             data=data,
-            stream=stream,
+            stream=True,  # never let requests read a body whole: `_preload` reads a bounded one
             timeout=self._timeout,
         )
+        if not stream:
+            _preload(response)
         self._reached = True
         _log.debug("%s %s -> %s", method, _strip_query(url), response.status_code)
         # /v2/ let us in anonymously but this operation wants credentials: follow its challenge (once).
@@ -151,7 +156,7 @@ class _RegistryAuth(_RegistryRetry):
         url = self._api
 
         def attempt() -> requests.Response:
-            return self._checked(self._session.get(url, timeout=self._timeout))
+            return self._checked(_preload(self._session.get(url, timeout=self._timeout, stream=True)))
 
         with self._retrying("GET", self._netloc, url, attempt) as response:
             self._reached = True
@@ -228,9 +233,15 @@ class _RegistryAuth(_RegistryRetry):
     def _fetch_token(self, scopes: tuple[str, ...]) -> tuple[str, float]:
         """The bearer-token flow of the distribution spec: GET realm?service=&scope=... with basic credentials."""
         realm = urllib.parse.urlsplit(self._realm)
-        realm_host = realm.hostname or ""
-        if self._creds is not None and realm.scheme != "https" and not _is_loopback(realm_host):
-            raise _refuse_plain_http(realm.netloc)
+        if self._creds is not None and not may_send_credentials(self._api, self._realm):
+            raise RegistryError(
+                f"refusing to send the credentials for {self._netloc} over plain HTTP to its token service "
+                f"{realm.netloc}, which is another host",
+                method="GET",
+                url=_strip_query(self._realm),
+                hint="credentials go to a token service on another host over HTTPS only; the registry must name an "
+                "https:// realm (or serve tokens on its own host)",
+            )
         params = [("service", self._service)] if self._service else []
         if self._creds is not None:
             params.append(("account", self._creds[0]))
@@ -239,7 +250,7 @@ class _RegistryAuth(_RegistryRetry):
         auth = self._creds
 
         def attempt() -> requests.Response:
-            return self._checked(self._session.get(url, auth=auth, timeout=self._timeout))
+            return self._checked(self._session.get(url, auth=auth, timeout=self._timeout, stream=True))
 
         with self._retrying("GET", f"token for {self._netloc}", self._realm, attempt) as response:
             if response.status_code in (401, 403):
@@ -253,7 +264,8 @@ class _RegistryAuth(_RegistryRetry):
                 )
             if response.status_code != 200:
                 self._fail(response, "GET", f"token for {self._netloc}")
-            document = self._json(response, "GET", self._realm, f"token for {self._netloc}")
+            document = self._json(response, "GET", self._realm, f"token for {self._netloc}",
+                                  what="token answer", limit=LIMITS.token)
         token = document.get("token") or document.get("access_token")
         if not isinstance(token, str) or not token:
             raise self._not_a_registry("a token answer without a token", "GET", self._realm, self._netloc)
@@ -307,6 +319,26 @@ class _RegistryAuth(_RegistryRetry):
 
 
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+def may_send_credentials(api: str, realm: str) -> bool:
+    """Whether basic credentials may go to the token service `realm` of the registry at `api` (pure).
+
+    Over HTTPS always (Docker Hub's realm is on another host). Over plain HTTP only to the registry's own host (any
+    port), and only when that host is a loopback address or the registry itself is plain HTTP (then the credentials
+    travel in clear to that host anyway); never over plain HTTP to another host, nor from an HTTPS registry to a
+    remote plain-HTTP realm.
+    """
+    try:
+        ours, theirs = urllib.parse.urlsplit(api), urllib.parse.urlsplit(realm)
+        our_host, their_host = (ours.hostname or "").lower(), (theirs.hostname or "").lower()
+    except ValueError:
+        return False
+    if theirs.scheme == "https":
+        return bool(their_host)
+    if theirs.scheme != "http" or not their_host or their_host != our_host:
+        return False
+    return ours.scheme == "http" or _is_loopback(their_host)
 
 
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:

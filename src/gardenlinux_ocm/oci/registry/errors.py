@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import http.client
-import json
 import re
 import socket
 import ssl
@@ -22,9 +21,11 @@ from typing import Any, NoReturn
 import requests
 import urllib3.exceptions
 
-from ...errors import DigestMismatch, NotFound, RegistryError, TargetError
+from ...bounded import LIMITS, json_document
+from ...errors import DigestMismatch, NotFound, RefusedDocument, RegistryError, TargetError
 from ..model import Descriptor
-from .http import _content_type, _read_limited, _strip_query
+from .bodies import _read_body, _read_limited
+from .http import _content_type, _strip_query
 
 _ERROR_BODY_LIMIT = 64 << 10
 _CREDENTIALS_HINT = (
@@ -59,6 +60,7 @@ class _RegistryErrors:
     _creds: tuple[str, str] | None
     _secrets: _Secrets
     _reached: bool
+    _body_seconds: float  # how long reading one answer's body may take: the deadline of an operation
 
     def _raise_if_fatal(
         self, kind: _Transport, detail: str, method: str, url: str, reference: str, error: BaseException
@@ -144,10 +146,15 @@ class _RegistryErrors:
             hint="check the host, port and path of the target, and any proxy in between",
         )
 
-    def _json(self, response: requests.Response, method: str, url: str, reference: str) -> dict[str, Any]:
+    def _json(
+        self, response: requests.Response, method: str, url: str, reference: str, *, what: str = "listing",
+        limit: int = LIMITS.listing,
+    ) -> dict[str, Any]:
+        """The JSON object of a (streamed) answer, read within `limit` bytes and the operation's deadline."""
         media_type = _content_type(response)
+        data = _read_body(response, limit + 1, reference, seconds=self._body_seconds)
         try:
-            document = response.json()
+            document = json_document(data, what=what, where=reference, limit=limit)
         except ValueError:
             document = None
         if _is_html(media_type) or not isinstance(document, dict):
@@ -262,8 +269,8 @@ def _is_html(media_type: str) -> bool:
 def _registry_errors(body: bytes) -> tuple[set[str], list[str]]:
     """Codes and `code: message` texts of a distribution error body (`{"errors": [...]}`); empty when it is none."""
     try:
-        document = json.loads(body)
-    except ValueError:
+        document = json_document(body, what="error body", where="the registry", limit=LIMITS.error)
+    except (ValueError, RefusedDocument):
         return set(), []
     errors = document.get("errors") if isinstance(document, dict) else None
     if not isinstance(errors, list):

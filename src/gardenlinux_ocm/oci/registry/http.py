@@ -1,30 +1,29 @@
-"""Transport for `RegistryTarget`: the TLS session, strict and bounded reads, upload bodies, resumable blob reads.
+"""Transport for `RegistryTarget`: the TLS session (which refuses redirects that are no http(s) URL), upload
+bodies, the parsing of a target base and the small helpers the registry modules share; `_registry_bodies` reads
+the answers.
 
-Nothing here keeps registry state: these are the requests-level pieces (and the parsing of a target base) that the
-registry modules share. See `registry.py` for the gardener-oci quirks they work around.
+Nothing here keeps registry state: these are the requests-level pieces that the registry modules share. See
+`registry.py` for the gardener-oci quirks they work around.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import ipaddress
-import json
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import requests
 import requests.adapters
 import requests.auth
-import urllib3.exceptions
 
-from ...errors import DigestMismatch, UsageError
+from ...bounded import LIMITS, json_document
+from ...errors import DigestMismatch, RegistryError, UsageError
 from ..model import REPOSITORY_RE, Descriptor, sha256_digest
 
 if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+    pass
 
 _CHUNK = 1 << 20
 
@@ -57,12 +56,45 @@ class _TlsSession(requests.Session):
         self.mount("https://", adapter)
         self.mount("http://", adapter)
 
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """The redirect's location, refused (a final `RegistryError`) unless it is an http(s) URL with a host.
+
+        requests would otherwise fail on `file:` ("No connection adapters") or raise a bare `ValueError` for a
+        malformed host such as `http://[::1`; the refusal comes before anything of the answer is used.
+        """
+        location: str | None = super().get_redirect_target(resp)
+        if location is None:
+            return None
+        _check_redirect(resp, location)
+        return location
+
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
     ) -> Any:  # signature of requests.Session
         if verify is None or verify is True:
             verify = self.verify
         return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
+def _check_redirect(resp: requests.Response, location: str) -> None:
+    shown = location.split("?", 1)[0][:200]
+    try:
+        parts = urllib.parse.urlsplit(urllib.parse.urljoin(resp.url, location))
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        host, parts = None, None
+    if parts is not None and parts.scheme in ("http", "https") and host:
+        return
+    origin = _strip_query(resp.url) if resp.url else "the registry"
+    why = "is no http(s) URL" if parts is not None and parts.scheme not in ("http", "https") else "is malformed"
+    raise RegistryError(
+        f"{origin} answered {resp.status_code} with a redirect to {shown!r}, which {why}; refused, nothing was read "
+        "from it",
+        method=resp.request.method or "" if resp.request is not None else "",
+        url=origin,
+        status=resp.status_code,
+        hint="a registry may redirect reads to http(s) storage only; check the registry and any proxy in between",
+    )
 
 
 class _Adapter(requests.adapters.HTTPAdapter):
@@ -111,86 +143,6 @@ class _UploadBody:
     def __iter__(self) -> Iterator[bytes]:
         while chunk := self.read(_CHUNK):
             yield chunk
-
-
-class _ShortBody(Exception):
-    """A response body ended before its Content-Length (or the blob's size): a cut connection, worth retrying."""
-
-
-class _BlobReader(io.RawIOBase):
-    """A blob response body that checks size and digest as the bytes pass (raises `DigestMismatch` at the end).
-
-    A dropped connection or a body cut short is resumed where it stopped: `reopen(offset)` asks for the rest (a
-    ranged GET), and each read runs through `retrying`, the target's retry loop. Bytes already hashed are never
-    hashed twice, so a resumed blob still has to match its digest as a whole.
-    """
-
-    def __init__(
-        self,
-        response: requests.Response,
-        descriptor: Descriptor,
-        reference: str,
-        *,
-        reopen: Callable[[int], requests.Response],
-        retrying: Callable[[Callable[[], bytes]], bytes],
-    ) -> None:
-        super().__init__()
-        self._response: requests.Response | None = response
-        self._descriptor = descriptor
-        self._reference = reference
-        self._reopen = reopen
-        self._retrying = retrying
-        self._hash = hashlib.sha256()
-        self._count = 0
-        self._eof = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        if self._eof:
-            return 0
-        view = memoryview(buffer).cast("B")
-        want = min(len(view), _CHUNK)
-        data = self._retrying(lambda: self._read(want))
-        if not data:
-            self._eof = True
-            _check_digest(self._count, "sha256:" + self._hash.hexdigest(), self._descriptor, self._reference)
-            return 0
-        self._count += len(data)
-        if self._count > self._descriptor.size:
-            raise DigestMismatch(
-                f"{self._reference}: the registry served more than the {self._descriptor.size} bytes of its descriptor",
-                reference=self._reference,
-            )
-        self._hash.update(data)
-        view[: len(data)] = data
-        return len(data)
-
-    def _read(self, amount: int) -> bytes:
-        """One read of the body, re-opened at the current offset after a failure (one attempt of `retrying`)."""
-        if self._response is None:
-            self._response = self._reopen(self._count)
-        try:
-            data: bytes = self._response.raw.read(amount, decode_content=True)
-        except BaseException:
-            self._drop()
-            raise
-        if not data and self._count < self._descriptor.size:
-            self._drop()
-            raise _ShortBody(
-                f"the body of {self._reference} ended after {self._count} of {self._descriptor.size} bytes"
-            )
-        return data
-
-    def _drop(self) -> None:
-        if self._response is not None:
-            self._response.close()
-            self._response = None
-
-    def close(self) -> None:
-        self._drop()
-        super().close()
 
 
 def _parse_base(base: str) -> tuple[str | None, str, str, str]:
@@ -248,47 +200,6 @@ def _strip_query(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _read_limited(response: requests.Response, limit: int) -> bytes:
-    chunks, total = [], 0
-    try:
-        for chunk in response.iter_content(min(limit, _CHUNK)):
-            chunks.append(chunk)
-            total += len(chunk)
-            if total >= limit:
-                break
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
-        pass  # an unreadable error body only costs us its details
-    return b"".join(chunks)[:limit]
-
-
-def _read_body(response: requests.Response, limit: int, reference: str) -> bytes:
-    """The whole body (up to `limit` bytes), or `_ShortBody` when it ends before its Content-Length.
-
-    Transport errors propagate (the retry loop treats them as transient); unlike `_read_limited`, which is for error
-    bodies, nothing is swallowed.
-    """
-    chunks, total = [], 0
-    for chunk in response.iter_content(min(limit, _CHUNK)):
-        chunks.append(chunk)
-        total += len(chunk)
-        if total >= limit:
-            break
-    length = response.headers.get("Content-Length", "")
-    identity = response.headers.get("Content-Encoding", "identity").lower() in ("", "identity")
-    if identity and length.isdigit() and total < min(int(length), limit):
-        raise _ShortBody(f"the body of {reference} ended after {total} of {length} bytes")
-    return b"".join(chunks)[:limit]
-
-
-def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
-    """Up to `limit` bytes, looping over short reads."""
-    chunks, total = [], 0
-    while total < limit and (chunk := stream.read(min(limit - total, _CHUNK))):
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
-
-
 def _rewind(stream: BinaryIO) -> None:
     if stream.seekable():
         stream.seek(0)
@@ -308,9 +219,9 @@ def _check_digest(size: int, digest: str, descriptor: Descriptor, reference: str
         raise DigestMismatch(f"{reference}: {source} has content with digest {digest}", reference=reference)
 
 
-def _json_media_type(data: bytes) -> str | None:
+def _json_media_type(data: bytes, where: str = "the registry") -> str | None:
     try:
-        document = json.loads(data)
+        document = json_document(data, what="manifest", where=where, limit=LIMITS.manifest)
     except ValueError:
         return None
     media_type = document.get("mediaType") if isinstance(document, dict) else None

@@ -25,12 +25,12 @@ from ...errors import DigestMismatch, NotFound, RegistryError, TargetError
 from ..graph import successors
 from ..model import Descriptor
 from .auth import _RegistryAuth
+from .bodies import _read_up_to
 from .errors import _TRANSPORT_ERRORS, _error_body, _registry_errors
 from .http import (
     _check_content,
     _json_media_type,
     _LocalReadError,
-    _read_up_to,
     _rewind,
     _SizeMismatch,
     _UploadBody,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from ...bounded import LIMITS
 from ..model import Descriptor, parse_descriptor
 from .auth import _RegistryAuth
 from .http import _next_page
@@ -29,7 +30,7 @@ class _RegistryReferrers(_RegistryAuth):
         found: list[Descriptor] = []
         pages = 0
         while url is not None:
-            response = self._request("GET", url, repository=repository, reference=ref,
+            response = self._request("GET", url, repository=repository, reference=ref, stream=True,
                                      headers={"Accept": "application/vnd.oci.image.index.v1+json"})
             if response.status_code in _NO_API and not pages:
                 response.close()
@@ -37,7 +38,7 @@ class _RegistryReferrers(_RegistryAuth):
                 return None
             if response.status_code != 200:
                 self._fail(response, "GET", ref)
-            document = self._json(response, "GET", url, ref)
+            document = self._json(response, "GET", url, ref, what="referrers list", limit=LIMITS.manifest)
             manifests = document.get("manifests")
             if not isinstance(manifests, list):
                 raise self._not_a_registry("a referrers answer without manifests", "GET", url, ref)

@@ -21,8 +21,9 @@ import requests
 
 from ...errors import RegistryError
 from ..streams import current_stop
+from .bodies import _ShortBody
 from .errors import _TRANSPORT_ERRORS, _describe_transport_error, _RegistryErrors
-from .http import _content_type, _ShortBody, _strip_query
+from .http import _content_type, _strip_query
 
 _log = logging.getLogger(__name__.rpartition(".")[0] + ".registry")  # log as the public module
 _WARN_AFTER = 3  # retries of one operation before each further one is logged as a warning

@@ -2,8 +2,8 @@
 
 A target is a base `HOST[:PORT][/PREFIX]`; repository `gardenlinux` lives at `HOST/PREFIX/gardenlinux`. Every quirk
 of gardener-oci 1.2863.0 (pinned exactly in pyproject.toml) is contained in this module and its internal
-helpers `_registry_http`, `_registry_errors`, `_registry_retry`, `_registry_auth`, `_registry_push` and
-`_registry_referrers`:
+helpers `_registry_http`, `_registry_bodies`, `_registry_errors`, `_registry_retry`, `_registry_auth`,
+`_registry_push` and `_registry_referrers`:
 
 - Its built-in retry re-sends a consumed file object (0 bytes under the full Content-Length, then hangs until the
   read timeout), retries TLS errors for minutes and has no total time bound. The client runs with `max_retries=0`;
@@ -47,19 +47,17 @@ import requests
 from ...errors import DigestMismatch, NotFound, RegistryError, TargetError, UsageError
 from ..model import DIGEST_RE, TAG_RE, Descriptor, MediaType, is_manifest, sha256_digest
 from .auth import _Mode
+from .bodies import _BlobReader, _read_body, _ShortBody
 from .errors import _is_html, _Secrets
 from .http import (
     _CHUNK,
     Timeouts,
-    _BlobReader,
     _check_content,
     _content_type,
     _is_loopback,
     _json_media_type,
     _next_page,
     _parse_base,
-    _read_body,
-    _ShortBody,
     _TlsSession,
 )
 from .push import _MAX_MANIFEST_BYTES, _RegistryPush
@@ -113,6 +111,7 @@ class RegistryTarget(_RegistryPush, _RegistryReferrers):
         self._api = f"{'http' if plain_http else 'https'}://{netloc}/v2/"
         self._retry_policy = retry
         self._retry_budget = _RetryBudget(retry.total)
+        self._body_seconds = retry.operation
         self._manifest_cache: collections.OrderedDict[tuple[str, str], tuple[bytes, str]] = collections.OrderedDict()
         self._absent: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
@@ -197,7 +196,7 @@ class RegistryTarget(_RegistryPush, _RegistryReferrers):
             return self._retrying("GET", ref, url, attempt)
 
         response = self._retrying("GET", ref, url, lambda: reopen(0))
-        blob = _BlobReader(response, descriptor, ref, reopen=reopen, retrying=retrying)
+        blob = _BlobReader(response, descriptor, ref, reopen=reopen, retrying=retrying, seconds=self._body_seconds)
         reader = io.BufferedReader(blob, buffer_size=_CHUNK)
         try:
             yield reader
@@ -231,7 +230,7 @@ class RegistryTarget(_RegistryPush, _RegistryReferrers):
         digest = sha256_digest(data)
         if is_digest and digest != reference:
             raise DigestMismatch(f"registry {self._netloc} served {ref} with digest {digest}", reference=ref)
-        return Descriptor(media_type=_json_media_type(data) or media_type, digest=digest, size=len(data))
+        return Descriptor(media_type=_json_media_type(data, ref) or media_type, digest=digest, size=len(data))
 
     def tags(self, repository: str) -> list[str]:
         ref = self._ref(repository)
@@ -239,12 +238,12 @@ class RegistryTarget(_RegistryPush, _RegistryReferrers):
         tags: set[str] = set()
         first = True
         while url is not None:
-            response = self._request("GET", url, repository=repository, reference=ref)
+            response = self._request("GET", url, repository=repository, reference=ref, stream=True)
             if first and response.status_code == 404:
                 return []
             if response.status_code != 200:
                 self._fail(response, "GET", ref)
-            page = self._json(response, "GET", url, ref).get("tags") or []
+            page = self._json(response, "GET", url, ref, what="tag list").get("tags") or []
             if not isinstance(page, list) or not all(isinstance(tag, str) for tag in page):
                 raise self._not_a_registry("a malformed tag list", "GET", url, ref)
             tags.update(page)
@@ -257,7 +256,7 @@ class RegistryTarget(_RegistryPush, _RegistryReferrers):
         url: str | None = f"{self._api}_catalog?n={_PAGE}"
         names: set[str] = set()
         while url is not None:
-            response = self._request("GET", url, scopes=("registry:catalog:*",), reference=catalog)
+            response = self._request("GET", url, scopes=("registry:catalog:*",), reference=catalog, stream=True)
             if response.status_code == 401 and self._rejects_credentials():
                 self._fail(response, "GET", catalog)
             if response.status_code in (401, 403, 404, 405, 501):
@@ -266,7 +265,7 @@ class RegistryTarget(_RegistryPush, _RegistryReferrers):
                 return []
             if response.status_code != 200:
                 self._fail(response, "GET", catalog)
-            page = self._json(response, "GET", url, catalog).get("repositories") or []
+            page = self._json(response, "GET", url, catalog, what="catalog").get("repositories") or []
             names.update(str(name) for name in page)
             url = _next_page(response, url)
         if not self._prefix:
@@ -305,7 +304,7 @@ class RegistryTarget(_RegistryPush, _RegistryReferrers):
         except NotFound as e:
             raise NotFound(f"cannot tag {tag}: {by_digest} is not stored", reference=by_digest) from e
         _check_content(data, descriptor, by_digest, self._netloc)
-        self._put_manifest(repository, tag, descriptor, data, _json_media_type(data) or content_type)
+        self._put_manifest(repository, tag, descriptor, data, _json_media_type(data, by_digest) or content_type)
 
     # -- Mounter ---------------------------------------------------------------------------------------------------
 
@@ -380,7 +379,7 @@ class RegistryTarget(_RegistryPush, _RegistryReferrers):
                 media_type = _content_type(response)
                 if _is_html(media_type):
                     raise self._not_a_registry(media_type, "GET", url, ref)
-                return _read_body(response, _MAX_MANIFEST_BYTES + 1, ref), media_type
+                return _read_body(response, _MAX_MANIFEST_BYTES + 1, ref, seconds=self._body_seconds), media_type
 
         data, media_type = self._retrying("GET", ref, url, attempt)
         if len(data) > _MAX_MANIFEST_BYTES:
