@@ -284,10 +284,25 @@ _FOREIGN = ("GL_OCM_", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "DOCKER_CONFIG",
             "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 
 
+_PEAK_WRAPPER = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as f:
+        kib = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+    with open(os.environ["GL_OCM_TEST_PEAK_FILE"], "w") as out:
+        out.write(kib)
+atexit.register(_peak)
+sys.argv = ["gl-ocm", *sys.argv[1:]]
+runpy.run_module("gardenlinux_ocm", run_name="__main__")
+"""
+
+
 def run_gl_ocm(args: Sequence[str], *, home: str, env: Mapping[str, str] | None = None, timeout: float = 60,
                stdin: str = "", cwd: str | None = None) -> Run:
     """`gl-ocm ARGS` in a subprocess with `home` as its home (no auth file of this machine is read); its peak RSS
-    comes from `wait4` (this child only), in MiB."""
+    in MiB is the child's own high-water mark (`VmHWM`, which it writes as it exits). `wait4`'s `ru_maxrss` is not
+    used where the child reports: Linux carries the parent's resident size into a child's maximum when it execs, so
+    a large test process would count as the child's memory."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
     full_env.update({"COLUMNS": "1000", "NO_COLOR": "1", "TERM": "dumb", "HOME": home, "NO_PROXY": "*"})
     full_env.update(env or {})
@@ -295,8 +310,10 @@ def run_gl_ocm(args: Sequence[str], *, home: str, env: Mapping[str, str] | None 
         inp.write(stdin.encode())
         inp.seek(0)
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "gardenlinux_ocm", *args], stdin=inp, stdout=out,
-                                stderr=err, env=full_env, cwd=cwd)
+        hwm = Path(home) / f".peak-{threading.get_ident()}"
+        hwm.unlink(missing_ok=True)
+        proc = subprocess.Popen([sys.executable, "-c", _PEAK_WRAPPER, *args], stdin=inp, stdout=out,
+                                stderr=err, env={**full_env, "GL_OCM_TEST_PEAK_FILE": str(hwm)}, cwd=cwd)
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
@@ -307,5 +324,6 @@ def run_gl_ocm(args: Sequence[str], *, home: str, env: Mapping[str, str] | None 
         seconds = time.monotonic() - started
         out.seek(0)
         err.seek(0)
+        peak = int(hwm.read_text()) if hwm.is_file() else usage.ru_maxrss  # killed: the wait4 figure
         return Run(code=proc.returncode, stdout=out.read().decode(errors="replace"),
-                   stderr=err.read().decode(errors="replace"), seconds=seconds, peak_mib=usage.ru_maxrss / 1024)
+                   stderr=err.read().decode(errors="replace"), seconds=seconds, peak_mib=peak / 1024)
