@@ -112,26 +112,25 @@ def _carried_referrers(src: ReadOnlyTarget, dst: ReadOnlyTarget, roots: list[Cop
 
 
 def _uncarried_referrers(src: ReadOnlyTarget, order: list[ComponentVersion]) -> list[str]:
-    """The referrers the component versions name that `src` does not hold, in words."""
-    from ..ocm.access import strip_scheme
-    from ..ocm.labels import REFERRER_LABEL
+    """The referrers the component versions name (`gardenlinux.io/referrer`) that `src` does not hold, in words.
+    A flavor on another registry is not `src`'s to carry and is left out."""
+    from ..ocm.access import parse_image_reference
+    from ..ocm.referrer_labels import referrer_flavor, referrer_label
     from ..trust.locations import home_base
 
     base, out = home_base(src), []
     for cv in order:
-        resources = [r for r in cv.descriptor.get("component", {}).get("resources") or [] if isinstance(r, dict)]
-        flavors = {tuple(sorted((r.get("extraIdentity") or {}).items())): r for r in resources
-                   if r.get("name") == "flavor"}
-        for res in resources:
-            label = next((lab.get("value") for lab in res.get("labels") or [] if isinstance(lab, dict)
-                          and lab.get("name") == REFERRER_LABEL), None)
+        component = cv.descriptor.get("component")
+        for res in component.get("resources") or [] if isinstance(component, dict) else []:
+            label = referrer_label(res) if isinstance(res, dict) else None
             if not isinstance(label, dict):
                 continue
-            flavor = flavors.get(tuple(sorted((res.get("extraIdentity") or {}).items())), {})
-            access = flavor.get("access") or {}
-            reference = strip_scheme(str(access.get("imageReference") or ""))
-            repo = reference[len(base) + 1:].split("@")[0].rsplit(":", 1)[0] if reference.startswith(base + "/") \
-                else str(access.get("referenceName") or "").rsplit(":", 1)[0]
+            access = (referrer_flavor(cv.descriptor, res) or {}).get("access") or {}
+            ref = parse_image_reference(str(access.get("imageReference") or ""))
+            if ref is not None and not ref.name.startswith(base + "/"):
+                continue
+            repo = ref.name[len(base) + 1:] if ref is not None else \
+                str(access.get("referenceName") or "").rpartition(":")[0]
             try:
                 held = bool(repo) and src.resolve(repo, str(label.get("digest"))) is not None
             except GlOcmError:
@@ -139,9 +138,9 @@ def _uncarried_referrers(src: ReadOnlyTarget, order: list[ComponentVersion]) -> 
             if not held:
                 extra = " ".join(f"{k}={v}" for k, v in (res.get("extraIdentity") or {}).items())
                 out.append(f"{cv.name}:{cv.version}: the referrer {label.get('digest')} of {res.get('name')}"
-                           f"[{extra}] is not on {src.name}, so it cannot be copied (a "
-                           "transfer by a tool that does not carry OCI referrers dropped it); the file itself is "
-                           "copied as its resource. Copy from where the release was published to keep it")
+                           f"[{extra}] is not on {src.name}, so it cannot be copied (a transfer by a tool that does "
+                           "not carry OCI referrers dropped it); the file itself is copied as its resource. Copy "
+                           "from where the release was published to keep it")
     return out
 
 

@@ -58,13 +58,15 @@ def plan_release(
     return spec, pack_plan(plan.version, plan.contents, plan.roots, descriptors, blob_sizes)
 
 
-def for_transport(plan: ReleasePlan, addressing: Addressing, workdir: Path,
+def for_transport(plan: ReleasePlan, addressing: Addressing, workdir: Path | None,
                   source: ReadOnlyTarget | None = None) -> ReleasePlan:
     """With `AccessMode.TRANSPORT`, the plan whose `ociArtifact` resources are artifact-set local blobs, the sets
     written to `workdir` (`plan.transport`); any other mode: the plan as it is. `source` serves what the plan does
     not hold (an assembled release's flavors, on the target)."""
     if addressing.mode is not AccessMode.TRANSPORT:
         return plan
+    if workdir is None:
+        raise UsageError("publishing for transport needs a directory for the artifact sets (workdir)")
     from ..plan.transport import transport_plan
 
     return transport_plan(plan, OverlaySource(source, PlanSource(plan)) if source else PlanSource(plan),
@@ -128,9 +130,7 @@ def assemble(
             hint="publish them first: gl-ocm publish VERSION --flavor CNAME-ARCH (or --containers)",
         )
     plan = build_assembly_plan(spec, found.parts, addressing)
-    if addressing is not None and addressing.mode is AccessMode.TRANSPORT:
-        if workdir is None:
-            raise UsageError("assembling for transport needs a directory for the artifact sets (workdir)")
+    if addressing is not None:
         plan = for_transport(plan, addressing, workdir, source=target)
     # The plan holds the index and the component; anything else they need (by value: the files) is on the target.
     source = OverlaySource(target, PlanSource(plan))

@@ -152,11 +152,15 @@ def digest_cache(enabled: bool) -> DigestCache | None:
 
 
 @contextlib.contextmanager
-def scratch_directory(to: str) -> Iterator[Path]:
+def scratch_directory(to: str, needed: bool) -> Iterator[Path | None]:
     """A temporary directory for what a publish to `to` writes before it is sent (artifact sets for transport):
     beside a CTF (same disk, so the space it needs is where the CTF goes), else in the system's temporary
-    directory; removed afterwards."""
+    directory; removed afterwards. None, and nothing made, when it is not `needed`."""
     import tempfile
+
+    if not needed:
+        yield None
+        return
 
     from ..targets import TargetKind, parse_target
 

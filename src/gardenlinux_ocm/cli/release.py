@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
             addressing = addressing_for(to, reference_base, access)
             plan = api.plan_release(components, version, artefacts or _default_artefacts(version), addressing)[1]
             if addressing.mode is AccessMode.TRANSPORT:
-                with scratch_directory(to) as workdir:  # the descriptors name the sets' digests: write them
+                with scratch_directory(to, True) as workdir:  # the descriptors name the sets' digests: write them
                     plan = api.for_transport(plan, addressing, workdir)
             return plan
 
@@ -265,7 +265,7 @@ def register(app: typer.Typer) -> None:
                                            digest_cache=cache)
             opts = registry()
             with (
-                scratch_directory(to) as workdir,
+                scratch_directory(to, addressing.mode is AccessMode.TRANSPORT) as workdir,
                 opened_targets(to, ocm_repository, opts) as (target, ocm_target),
                 progress(output is OutputFormat.TABLE, "publishing") as on_event,
             ):
@@ -323,7 +323,7 @@ def register(app: typer.Typer) -> None:
             addressing = addressing_for(to, reference_base, access)
             opts = registry()
             with (
-                scratch_directory(to) as workdir,
+                scratch_directory(to, addressing.mode is AccessMode.TRANSPORT) as workdir,
                 opened_targets(to, ocm_repository, opts) as (target, ocm_target),
                 progress(output is OutputFormat.TABLE, "assembling") as on_event,
             ):

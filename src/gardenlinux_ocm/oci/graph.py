@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..bounded import LIMITS, json_document
-from ..errors import TargetError
+from ..bounded import LIMITS, json_document, read_capped
 from .model import INDEX_MEDIA_TYPES, Descriptor, is_manifest, parse_descriptor
 
 if TYPE_CHECKING:
     from .target import ReadOnlyTarget
 
-__all__ = ["successors", "reachable", "MAX_MANIFEST"]
-
-MAX_MANIFEST = 4 << 20  # the distribution spec's suggested limit for a manifest or index
+__all__ = ["successors", "reachable"]
 
 
 def successors(descriptor: Descriptor, data: bytes, *, subject: bool = True) -> list[Descriptor]:
@@ -38,7 +35,7 @@ def successors(descriptor: Descriptor, data: bytes, *, subject: bool = True) -> 
 
 def reachable(source: ReadOnlyTarget, repository: str, root: Descriptor) -> list[Descriptor]:
     """Every object under `root` in `repository` of `source`, `root` first, each once; subjects are left out (a
-    referrer is no part of what it refers to). Manifests are read, bounded by `MAX_MANIFEST`."""
+    referrer is no part of what it refers to). Manifests are read within the manifest bound of `bounded.LIMITS`."""
     seen: dict[str, Descriptor] = {}
     todo = [root]
     while todo:
@@ -48,9 +45,7 @@ def reachable(source: ReadOnlyTarget, repository: str, root: Descriptor) -> list
         seen[desc.digest] = desc
         if is_manifest(desc.media_type):
             with source.fetch(repository, desc) as f:
-                data = f.read(MAX_MANIFEST + 1)
-            if len(data) > MAX_MANIFEST:
-                raise TargetError(f"{source.name}/{repository}@{desc.digest}: manifest larger than {MAX_MANIFEST} "
-                                  "bytes", hint="a manifest or index of this size is no release of gl-ocm's")
+                data = read_capped(f, limit=LIMITS.manifest, what="manifest",
+                                   where=f"{source.name}/{repository}@{desc.digest}")
             todo.extend(successors(desc, data, subject=False))
     return list(seen.values())

@@ -30,6 +30,7 @@ __all__ = [
     "AccessMode",
     "Addressing",
     "ImageReference",
+    "is_oci_artifact",
     "LOCAL_BASE",
     "oci_artifact_access",
     "oci_blob_access",
@@ -129,6 +130,11 @@ def local_blob_access(media_type: str, digest: str) -> dict[str, Any]:
 
 def _kind(access: Mapping[str, Any]) -> str:
     return str(access.get("type", "")).split("/")[0].lower()
+
+
+def is_oci_artifact(access: Mapping[str, Any]) -> bool:
+    """Whether an access is an `ociArtifact` under any of its names (`ociRegistry`, `ociImage`, `/v1`, …)."""
+    return _kind(access) in _OCI_ARTIFACT_TYPES
 
 
 def _rebase(value: Any, old: str, new: str) -> Any:

@@ -31,7 +31,7 @@ from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, Protocol
 
 from ..bounded import json_document
-from ..errors import RefusedDocument
+from ..errors import DigestMismatch, RefusedDocument
 from ..oci.model import Descriptor, MediaType
 from ._ctf_tar import tar_header, tar_padding
 
@@ -100,7 +100,8 @@ Opener = Callable[[Descriptor], AbstractContextManager[BinaryIO]]
 def write_artifact_set(out: BinaryIO, main: Descriptor, tag: str, graph: Sequence[Descriptor], open_blob: Opener,
                        *, gzipped: bool = True) -> Descriptor:
     """Write the artifact set of `main` (tagged `tag`) to `out`; `graph` is every object under it, `main` included,
-    each opened with `open_blob`. Returns the set's own descriptor (digest and size of the bytes written)."""
+    each opened with `open_blob` and checked against its digest as it passes (`DigestMismatch`). Returns the set's
+    own descriptor (digest and size of the bytes written)."""
     sink = _Sink(out)
     if gzipped:
         with gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=_GZIP_LEVEL) as z:
@@ -123,13 +124,16 @@ def _write_tar(out: _Writer, main: Descriptor, tag: str, graph: Sequence[Descrip
     for digest in sorted(unique):
         desc = unique[digest]
         out.write(tar_header("blobs/" + digest.replace(":", "."), desc.size, directory=False))
-        left = desc.size
+        left, h = desc.size, hashlib.sha256()
         with open_blob(desc) as f:
             while left and (data := f.read(min(left, _CHUNK))):
                 out.write(data)
+                h.update(data)
                 left -= len(data)
-        if left:
-            raise ValueError(f"{digest} ended {left} bytes short of its {desc.size} bytes")
+        got = "sha256:" + h.hexdigest()
+        if left or got != digest:  # verify while writing: a build file changed since it was hashed
+            raise DigestMismatch(f"{digest}: {desc.size - left} of {desc.size} bytes read, hashing to {got}",
+                                 hint="a file changed after it was hashed; publish again from a finished build")
         out.write(tar_padding(desc.size))
     out.write(bytes(1024))
 

@@ -14,11 +14,13 @@ __all__ = [
     "PLATFORM_VARIANT",
     "ALIASES_LABEL",
     "REFERRER_LABEL",
+    "FLAVOR_RESOURCE",
 ]
 
 RELEASE_COMPONENT = "github.com/gardenlinux/gardenlinux"
 PLATFORM_IMAGE_RESOURCE = "gardenlinux"  # type PLATFORM_IMAGE_TYPE: the platform's disk image
 PLATFORM_IMAGE_TYPE = "virtual_machine_image"
+FLAVOR_RESOURCE = "flavor"  # the flavor manifest (ociArtifact); the subject of its files' referrers
 ROOTFS_RESOURCE = "rootfs"  # type application/tar+vm-image-rootfs
 BUILD_METADATA_LABEL = "gardener.cloud/gardenlinux/ci/build-metadata"  # {modifiers, buildTimestamp, debianPackages}
 PACKAGE_VERSIONS_LABEL = "cloud.cnudie/dso/scanning-hints/package-versions"  # [{name, version}] from the .manifest

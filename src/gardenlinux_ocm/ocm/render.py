@@ -18,6 +18,7 @@ from ..spec.model import Container, Flavor, ReleaseSpec
 from .access import Addressing, local_blob_access, oci_artifact_access, oci_blob_access
 from .labels import (
     BUILD_METADATA_LABEL,
+    FLAVOR_RESOURCE,
     PACKAGE_VERSIONS_LABEL,
     PLATFORM_IMAGE_RESOURCE,
     PLATFORM_VARIANT,
@@ -41,7 +42,6 @@ EXCLUDED_DIGEST = {
     "normalisationAlgorithm": "EXCLUDE-FROM-SIGNATURE",
     "value": "NO-DIGEST",
 }
-FLAVOR_RESOURCE = "flavor"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

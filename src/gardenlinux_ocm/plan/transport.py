@@ -21,15 +21,12 @@ from ..errors import PlanError
 from ..oci.graph import reachable
 from ..oci.model import Descriptor
 from ..oci.target import ReadOnlyTarget
-from ..ocm.access import parse_image_reference
+from ..ocm.access import is_oci_artifact, parse_image_reference
 from ..ocm.artifact_set import write_artifact_set
 from .build import pack_plan
 from .model import Content, ReleasePlan, RootKind
 
 __all__ = ["transport_plan"]
-
-_OCI_ARTIFACT = frozenset({"ociartifact", "ociregistry", "ociimage", "ociartefact"})
-
 
 def transport_plan(plan: ReleasePlan, source: ReadOnlyTarget, base: str, workdir: Path) -> ReleasePlan:
     """The plan with each component's `ociArtifact` resources under `base` as artifact-set local blobs, the sets
@@ -43,7 +40,7 @@ def transport_plan(plan: ReleasePlan, source: ReadOnlyTarget, base: str, workdir
         descriptor = copy.deepcopy(component.descriptor)
         for res in descriptor["component"].get("resources") or []:
             access = res.get("access") or {}
-            if str(access.get("type", "")).split("/")[0].lower() not in _OCI_ARTIFACT:
+            if not is_oci_artifact(access):
                 continue
             ref = parse_image_reference(str(access.get("imageReference", "")))
             if ref is None or not ref.name.startswith(base + "/") or not ref.digest:

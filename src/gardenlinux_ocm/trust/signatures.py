@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -122,7 +121,7 @@ class _SignatureChecks:
         from .image_signing import read_payloads, read_signatures
 
         seen: set[tuple[str, str, str]] = set()
-        rows: list[tuple[str, str, bool, list[tuple[bool, str]]]] = []  # target, subject+label, absent, results
+        rows: list[tuple[str, str, str, bool, list[tuple[bool, str]]]] = []  # target, subject, label, absent, results
         for where, desc, subject, label in self.images:
             target, repo = where.target, where.rest
             if (target.name, repo, desc.digest) in seen or not keys:
@@ -142,35 +141,28 @@ class _SignatureChecks:
                 absent = image is None and desc.digest in self.covered
                 checks = [check_signature(desc.digest, image, payloads, key) for key in keys]
                 results = [(c.ok, c.detail) for c in checks]
-            rows.append((target.name, label, absent, results))
+            rows.append((target.name, subject, label, absent, results))
+        uncarried = self._uncarried(rows)
+        for name, subject, label, absent, results in rows:
             for key, (ok, detail) in zip(keys, results, strict=True):
-                self.add(CheckKind.SIGNATURE, f"{subject} (key {_fingerprint(key)})", ok, f"cosign: {detail}", label)
-        self._forgive_uncarried(rows, len(keys))
+                if absent and name in uncarried:
+                    self.add(CheckKind.SIGNATURE, f"{subject} (key {_fingerprint(key)})", True,
+                             f"cosign: {detail}; not carried: this target holds no cosign-format signatures (a copy "
+                             "by a tool that does not carry .sig tags), and the manifest digest is covered by the "
+                             "verified OCM signature", label, warning=True)
+                else:
+                    self.add(CheckKind.SIGNATURE, f"{subject} (key {_fingerprint(key)})", ok, f"cosign: {detail}",
+                             label)
 
-    def _forgive_uncarried(self, rows: list[tuple[str, str, bool, list[tuple[bool, str]]]], per_row: int) -> None:
-        """A target that holds no cosign-format signature at all, for a release whose OCM signature verified, got
-        a copy by a tool that does not carry `.sig` tags (`ocm transfer`): each manifest's digest is still covered
-        by the verified OCM signature, so its missing signature is a warning there, not a failure. One signature
-        missing among others stays a failure."""
-        ocm_ok = any(c.kind is CheckKind.SIGNATURE and c.ok and not c.skipped and not c.detail.startswith("cosign:")
-                     for c in self.checks)
-        if not ocm_ok or not rows:
-            return
-        first = len(self.checks) - len(rows) * per_row
-        bare = {name for name, _, absent, _ in rows if absent}
-        for name, _, absent, _ in rows:
-            if not absent:
-                bare.discard(name)
-        index = first
-        for name, _, absent, _ in rows:
-            for offset in range(per_row):
-                check = self.checks[index + offset]
-                if absent and name in bare:
-                    self.checks[index + offset] = dataclasses.replace(
-                        check, ok=True, warning=True, detail=check.detail + "; not carried: this target holds no "
-                        "cosign-format signatures (a copy by a tool that does not carry .sig tags), and the manifest "
-                        "digest is covered by the verified OCM signature")
-            index += per_row
+    def _uncarried(self, rows: list[tuple[str, str, str, bool, list[tuple[bool, str]]]]) -> set[str]:
+        """The targets that hold no cosign-format signature at all, for a release whose OCM signature verified: a
+        copy by a tool that does not carry `.sig` tags (`ocm transfer`). Each manifest's digest is still covered by
+        the verified OCM signature, so its missing signature is a warning there, not a failure. A target where one
+        row is anything else (a signature present, unreadable, or a manifest no descriptor covers) is not one."""
+        if not any(c.kind is CheckKind.SIGNATURE and c.ok and not c.skipped for c in self.checks):
+            return set()  # (called before the cosign rows are added: these are the OCM signature checks)
+        names = {name for name, *_ in rows}
+        return names - {name for name, _, _, absent, _ in rows if not absent}
 
     @staticmethod
     def _signature(descriptor: Mapping[str, Any], sig: Mapping[str, Any], key: rsa.RSAPublicKey) -> tuple[bool, str]:

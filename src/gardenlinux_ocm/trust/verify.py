@@ -37,6 +37,7 @@ from ..ocm.artifact_set import ArtifactSet, is_artifact_set, read_artifact_set
 from ..ocm.fetch import ComponentVersion, fetch_component, list_versions, read_small
 from ..ocm.labels import REFERRER_LABEL
 from ..ocm.pack import COMPONENT_DESCRIPTORS, component_repository
+from ..ocm.referrer_labels import referrer_flavor, referrer_label
 from .content import MAX_MANIFEST, ContentWalker
 from .locations import Location, Locations
 from .model import TARGET_ERRORS, Check, CheckKind, VerifyReport, _dict, _dicts, _message, _references, _short
@@ -216,10 +217,15 @@ class _Verifier(_SignatureChecks):
 
     def add(self, kind: CheckKind, subject: str, ok: bool, detail: str, component: str,
             skipped: bool = False, *, warning: bool = False) -> None:
-        buffer: _Buffer | None = getattr(self._local, "buffer", None)
         check = Check(kind=kind, subject=subject, ok=ok, detail=detail, component=component, skipped=skipped,
                       warning=warning)
+        buffer = self._buffer()
         (buffer.checks if buffer is not None else self.checks).append(check)
+
+    def _buffer(self) -> _Buffer | None:
+        """The buffer of the resource this thread checks (`check_resources`), or None outside one."""
+        buffer: _Buffer | None = getattr(self._local, "buffer", None)
+        return buffer
 
     def check_resources(self, cv: ComponentVersion, key: tuple[str, str], resources: list[dict[str, Any]]) -> None:
         """Check every resource, `jobs` at a time (each is mostly waiting for HEADs and GETs), and merge what each
@@ -316,8 +322,7 @@ class _Verifier(_SignatureChecks):
         else:
             self.add(CheckKind.RESOURCE, subject, True, f"access type {access.get('type')!r} is not checked", label,
                      True)
-        entry = next((lab.get("value") for lab in _dicts(res.get("labels")) if lab.get("name") == REFERRER_LABEL),
-                     None)
+        entry = referrer_label(res)
         if entry is not None:
             self.check_referrer(cv, res, entry, subject, label)
 
@@ -367,7 +372,7 @@ class _Verifier(_SignatureChecks):
                  subject: str, label: str) -> None:
         """Remember an OCI artefact a resource names, for the index and the cosign-format signature checks."""
         repo = where.rest
-        buffer: _Buffer | None = getattr(self._local, "buffer", None)
+        buffer = self._buffer()
         images, indexes, oci = (buffer.images, buffer.indexes, buffer.oci) if buffer is not None else \
             (self.images, self.indexes, self.oci[key])
         for manifest in (found, moved) if moved is not None else (found,):  # a re-pointed tag's manifest too
@@ -415,9 +420,7 @@ class _Verifier(_SignatureChecks):
         A copy made by a tool that carries the file but not the referrer (`ocm transfer` makes the file a local
         blob, and the flavor a re-uploaded artefact or an artifact set) is a warning: the file's bytes are checked
         as its resource, and only the OCI referrer is absent here. Unless `require_referrers`."""
-        identity = _dict(res.get("extraIdentity")).items()
-        flavor = next((r for r in _dicts(_dict(cv.descriptor.get("component")).get("resources"))
-                       if r.get("name") == "flavor" and _dict(r.get("extraIdentity")).items() <= identity), None)
+        flavor = referrer_flavor(cv.descriptor, res)
         if flavor is None:
             self.add(CheckKind.REFERRER, subject, False, f"{REFERRER_LABEL}: no flavor resource of this identity",
                      label)

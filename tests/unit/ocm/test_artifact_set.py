@@ -108,3 +108,14 @@ def test_a_broken_set_is_a_problem_in_words(case: str, data: bytes, expected: st
     found = read_artifact_set(io.BytesIO(data), deep=True)
     assert not found.ok
     assert any(expected in p for p in found.problems), (case, found.problems)
+
+
+def test_a_blob_that_is_not_its_digest_is_refused_while_writing() -> None:
+    """Verify while writing: a member whose bytes changed since they were hashed stops the set."""
+    from gardenlinux_ocm.errors import DigestMismatch
+
+    members = _members()
+    name = "blobs/sha256.fd3d24bc39ab37023193443468452911b5ba52cc32f3f955a5cd16f06402f848"
+    members[name] = b"x" * len(members[name])
+    with pytest.raises(DigestMismatch, match="hashing to sha256:"):
+        _write(members, gzipped=False)
